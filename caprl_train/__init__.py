@@ -1,0 +1,1 @@
+"""caprl-train: GRPO training of captioners on the shared caption-utility reward."""

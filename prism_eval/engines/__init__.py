@@ -1,0 +1,1 @@
+"""Model back ends behind the Captioner and Judge interfaces (see base.py)."""

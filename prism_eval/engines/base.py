@@ -1,0 +1,51 @@
+"""The two small interfaces every model back end implements.
+
+The core calls a Judge only through these three methods, and the pipeline
+calls a Captioner only through `caption`, so a back end (transformers, vLLM, an
+OpenAI-compatible server, a captions file) can be swapped without touching
+scoring code.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from prism_eval.core.records import JudgeRequest, Sampling
+
+
+class EngineError(RuntimeError):
+    """A model call failed in a way that retrying the same call will not fix."""
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    spec: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this captioner's outputs (spec, weights revision, dtype...)."""
+
+    def caption(self, images: Sequence[Sequence[Any]], prompts: Sequence[str], n: int,
+                sampling: Sampling) -> list[list[str]]:
+        """Caption each entry (a list of PIL images) with its prompt; n texts per entry."""
+
+
+@runtime_checkable
+class Judge(Protocol):
+    spec: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this judge's outputs (spec, weights revision, dtype...)."""
+
+    def generate(self, requests: Sequence[JudgeRequest], sampling: Sampling) -> list[str]:
+        """Continue each request after its prefill; return the generated text."""
+
+    def letter_logprobs(self, requests: Sequence[JudgeRequest],
+                        letters: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Log-probability of each letter as the next token after the prefill.
+
+        Returned values are raw log-probabilities over the full vocabulary (not
+        renormalised over the letters), so callers can see the letter mass.
+        """
+
+    def option_logliks(self, requests: Sequence[JudgeRequest],
+                       continuations: Sequence[Sequence[str]]) -> list[list[tuple[float, int]]]:
+        """(sum of token log-probs, token count) of each continuation after the prefill."""
