@@ -1,0 +1,249 @@
+"""Evaluation and reward protocols: the prompts, option handling and defaults.
+
+A protocol fixes everything about *how* a judge is asked, so that two runs
+under the same protocol differ only in the captions. The CapRL reward prompt is
+kept byte for byte as its released reward server sent it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from prism_eval.core.options import ShownOptions, format_caprl_question
+from prism_eval.core.records import JudgeRequest, Question, Sampling
+
+# The CapRL reward prompt (user turn; the assistant turn is prefilled with "The answer is").
+# Several lines end in two spaces, as in the released code.
+CAPRL_JUDGE_TEMPLATE = "\n".join((
+    'You will be given an image caption describing the visual content.  ',
+    'Your task is to answer the multiple-choice question **strictly based on the caption**, even if the answer may seem obvious from prior knowledge or question wording.',
+    '',
+    'Ignore any external knowledge. Do not make assumptions beyond what the caption explicitly or implicitly states.',
+    '',
+    'Example 1:',
+    'Caption: <Caption Start> A woman in a red coat is walking a black dog across a snowy park. <Caption End>  ',
+    'Question: What color is the dog?',
+    '- A) Brown  ',
+    '- B) White  ',
+    '- C) Black  ',
+    '- D) Gray',
+    '- E) Can not answer based on the caption',
+    '',
+    'The answer is C.',
+    '',
+    'Example 2:',
+    'Caption: <Caption Start> A child is waving a British flag during a parade. <Caption End>  ',
+    'Question: What color is the flag?',
+    '- A) Red  ',
+    '- B) Blue  ',
+    '- C) Red, white, and blue  ',
+    '- D) White',
+    '- E) Can not answer based on the caption',
+    '',
+    'The answer is E.',
+    '',
+    'Now, answer the question based on the following caption:',
+    '',
+    'Caption: <Caption Start> {caption} <Caption End>  ',
+    'Question: {question_with_options}  ',
+))
+
+# For option-loglik scoring the judge answers with the option's text, not a letter,
+# so the examples answer in words and the options are listed without letters.
+CAPRL_OPTION_TEXT_TEMPLATE = (
+    CAPRL_JUDGE_TEMPLATE
+    .replace("- A) Brown  \n- B) White  \n- C) Black  \n- D) Gray\n- E) Can not answer based on the caption",
+             "- Brown\n- White\n- Black\n- Gray\n- Can not answer based on the caption")
+    .replace("The answer is C.", "The answer is Black.")
+    .replace("- A) Red  \n- B) Blue  \n- C) Red, white, and blue  \n- D) White\n"
+             "- E) Can not answer based on the caption",
+             "- Red\n- Blue\n- Red, white, and blue\n- White\n- Can not answer based on the caption")
+    .replace("The answer is E.", "The answer is Can not answer based on the caption.")
+)
+
+CAPRL_CAPTION_PROMPT = "Please describe this image in detail."
+PRISM_GENERIC_INSTRUCTION = ("Describe the fine-grained content of the image, including scenes, objects, "
+                             "relationships, instance location, and any text present.")
+PRISM_REASONING_PREFIX = ("You are an excellent text-based reasoning expert. You are required to answer the "
+                          "question based on the detailed description of the image.\n\n")
+PRISM_QUERY_FEWSHOT = (
+    "Your task is to give an concise instruction about what basic elements are needed to be described based "
+    "on the given question. Ensure that your instructions do not cover the raw question, options or thought "
+    "process of answering the question.\n\n"
+    "Question: In which period the number of full time employees is the maximum?\n"
+    "Contents to observe: the number of full time employees\n"
+    "Question: What is the value of the smallest bar?\n"
+    "Contents to observe: the heights of all bars and their values\n"
+    "Question: What is the main subject of the image?\n"
+    "Contents to observe: the central theme or object\n"
+    "Question: What is the position of the catcher relative to the home plate?\n"
+    "Contents to observe: the spatial arrangement of the objects \n"
+    "Question: What is the expected ratio of offspring with white spots to offspring with solid coloring? "
+    "Choose the most likely ratio.\n"
+    "Contents to observe: the genetic information\n"
+    "Question: {question}\n"
+    "Contents to observe: "
+)
+# CapRL-Eval-3B's stage-2 wrapper around the caption (Eval_CapRL.py).
+CAPRL_EVAL_CAPTION_WRAPPER = ("Here is a detailed caption of an image: {caption}. "
+                              "Please answer the question based on the caption.")
+
+Scoring = Literal["generate", "letter-logprob", "option-loglik"]
+SCORING_MODES: tuple[str, ...] = ("generate", "letter-logprob", "option-loglik")
+ESTIMATORS: tuple[str, ...] = ("argmax", "expected", "sampled")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How captions are asked for and how the judge is asked about them."""
+
+    name: str
+    caption_prompt: str
+    caption_sampling: Sampling
+    num_captions: int
+    judge_sampling: Sampling
+    chat_format: Literal["chatml", "model"]
+    style: Literal["caprl", "prism", "caprl-eval"]
+    prefill: str = ""
+    shuffle: bool = False
+    cannot_answer: bool = False
+    label_quirk: bool = False
+    parser: Literal["cascade", "first-letter"] = "cascade"
+    default_scoring: Scoring = "generate"
+    default_estimator: str = "argmax"
+    query_specific: bool = False
+    description: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    # ---- multiple choice, letters -------------------------------------------------
+    def mcq_request(self, caption: str, question: Question, shown: ShownOptions) -> JudgeRequest:
+        """The prompt that asks for an option letter."""
+        if self.style == "caprl":
+            user = CAPRL_JUDGE_TEMPLATE.format(caption=caption,
+                                               question_with_options=format_caprl_question(question.text, shown))
+        elif self.style == "prism":
+            opts = "".join(f"{label}. {text}\n" for label, text in zip(shown.labels, shown.texts))
+            hint = question.extra.get("hint")
+            q = (f"{question.text}\n" + (f"Hint: {hint}\n" if hint else "") + f"Options:\n{opts}"
+                 "Please select the correct answer from the options above. \n")
+            user = f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {q}"
+        else:  # caprl-eval
+            opts = "".join(f"{label}. {text}\n" for label, text in zip(shown.labels, shown.texts))
+            user = (CAPRL_EVAL_CAPTION_WRAPPER.format(caption=caption) + f"\n{question.text}\nOptions:\n{opts}"
+                    "Answer with the option's letter from the given choices. Put the final answer in \\boxed{}.")
+        return JudgeRequest(messages=(("user", user),), prefill=self.prefill, chat_format=self.chat_format)
+
+    # ---- multiple choice, option text -------------------------------------------------
+    def option_request(self, caption: str, question: Question, shown: ShownOptions
+                       ) -> tuple[JudgeRequest, tuple[str, ...]]:
+        """The prompt and the continuations scored in option-loglik mode (no letters)."""
+        listing = "".join(f"\n- {text}" for text in shown.texts)
+        if self.style == "caprl":
+            user = CAPRL_OPTION_TEXT_TEMPLATE.format(caption=caption, question_with_options=question.text + listing)
+            prefill = "The answer is"
+        else:
+            user = (f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {question.text}\n"
+                    f"Options:{listing}\nAnswer with the text of the correct option.")
+            prefill = "The answer is"
+        request = JudgeRequest(messages=(("user", user),), prefill=prefill, chat_format=self.chat_format)
+        return request, tuple(" " + text for text in shown.texts)
+
+    # ---- open questions -------------------------------------------------
+    def open_request(self, caption: str, question: Question, answer_format: str = "short") -> JudgeRequest:
+        """The prompt for an open (non-multiple-choice) question."""
+        if answer_format == "boxed":
+            tail = "Put the final answer in \\boxed{}."
+        else:
+            tail = "Answer the question using a single word or phrase."
+        if self.style == "prism":
+            user = f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {question.text}\n{tail}"
+        else:
+            user = CAPRL_EVAL_CAPTION_WRAPPER.format(caption=caption) + f"\n{question.text}\n{tail}"
+        prefill = "" if answer_format == "boxed" or self.style != "caprl" else self.prefill
+        return JudgeRequest(messages=(("user", user),), prefill=prefill, chat_format=self.chat_format)
+
+    def caption_prompt_for(self, observe: str | None = None) -> str:
+        """The captioning instruction; Prism's query-specific part is appended when given."""
+        if not observe:
+            return self.caption_prompt
+        part = observe.strip()
+        if not part.endswith("."):
+            part += "."
+        return f"{self.caption_prompt} Especially, pay attention to {part}"
+
+    def query_request(self, question: Question) -> JudgeRequest:
+        """Prism's request for the "contents to observe" for one question (text only)."""
+        text = question.text
+        if question.options:
+            text += "\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(question.options))
+        return JudgeRequest(messages=(("user", PRISM_QUERY_FEWSHOT.format(question=text)),),
+                            chat_format="model")
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "caprl": Protocol(
+        name="caprl",
+        caption_prompt=CAPRL_CAPTION_PROMPT,
+        caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+        num_captions=1,
+        judge_sampling=Sampling(temperature=0.6, top_p=1.0, max_new_tokens=10),
+        chat_format="chatml",
+        style="caprl",
+        prefill="The answer is",
+        shuffle=True,
+        cannot_answer=True,
+        default_scoring="letter-logprob",
+        default_estimator="expected",
+        description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
+                    "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
+    ),
+    "caprl-eval": Protocol(
+        name="caprl-eval",
+        caption_prompt="Please describe this image in detail",  # no period in Eval_CapRL.py
+        caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+        num_captions=4,
+        judge_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+        chat_format="model",
+        style="caprl-eval",
+        default_scoring="generate",
+        default_estimator="sampled",
+        description="CapRL's Prism evaluation: 4 sampled captions per image, CapRL-Eval-3B style "
+                    "\\boxed{} answers, mean over captions.",
+        notes=("The benchmark-specific question prompts of CapRL-Evaluation-Files were not readable; "
+               "the MCQ/open question suffixes here are ours.",),
+    ),
+    "prism": Protocol(
+        name="prism",
+        caption_prompt=PRISM_GENERIC_INSTRUCTION,
+        caption_sampling=Sampling(temperature=0.0, max_new_tokens=512),
+        num_captions=1,
+        judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
+        chat_format="model",
+        style="prism",
+        default_scoring="generate",
+        description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
+                    "reasoning prompt with VLMEvalKit's option block, greedy judge.",
+    ),
+    "prism-query": Protocol(
+        name="prism-query",
+        caption_prompt=PRISM_GENERIC_INSTRUCTION,
+        caption_sampling=Sampling(temperature=0.0, max_new_tokens=512),
+        num_captions=1,
+        judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
+        chat_format="model",
+        style="prism",
+        query_specific=True,
+        default_scoring="generate",
+        description="Prism's query-specific instruction: the judge writes the contents to observe from the "
+                    "question alone; the captioner gets the generic instruction plus that part.",
+    ),
+}
+
+
+def get_protocol(name: str, **overrides) -> Protocol:
+    """A protocol by name, with fields overridden (e.g. label_quirk=True, shuffle=False)."""
+    try:
+        protocol = PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}") from None
+    return replace(protocol, **overrides) if overrides else protocol

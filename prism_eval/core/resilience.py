@@ -1,0 +1,69 @@
+"""Call a batched model function without losing items to a failure.
+
+A failing batch is retried a bounded number of times, then split in halves
+(an out-of-memory batch often fits when smaller); an item that fails on its
+own is reported as a Failure, never silently dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: str
+
+
+@dataclass
+class RetryLog:
+    """Counts of what was retried, for the run summary."""
+
+    retries: int = 0
+    splits: int = 0
+    failures: int = 0
+
+
+RETRY_LOG = RetryLog()
+
+
+def call_resilient(fn: Callable[[list[T]], Sequence], items: Sequence[T],
+                   done: Callable[[list[T], Sequence | Failure], None], batch_size: int = 256,
+                   max_retries: int = 2) -> None:
+    """Call `fn` on chunks of `items`; report each chunk's outputs (or a Failure) to `done`."""
+    items = list(items)
+    for start in range(0, len(items), max(batch_size, 1)):
+        _call_chunk(fn, items[start:start + batch_size], done, max_retries)
+
+
+def _call_chunk(fn, chunk: list, done, max_retries: int) -> None:
+    if not chunk:
+        return
+    error = None
+    for attempt in range(max_retries + 1):
+        try:
+            outputs = fn(chunk)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any model-call failure is recorded, not raised
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            if attempt < max_retries:
+                RETRY_LOG.retries += 1
+            if len(chunk) > 1:
+                break  # split instead of retrying the whole batch again
+            continue
+        if len(outputs) != len(chunk):
+            error = f"engine returned {len(outputs)} outputs for {len(chunk)} inputs"
+            break
+        done(chunk, outputs)
+        return
+    if len(chunk) > 1:
+        RETRY_LOG.splits += 1
+        mid = len(chunk) // 2
+        _call_chunk(fn, chunk[:mid], done, max_retries)
+        _call_chunk(fn, chunk[mid:], done, max_retries)
+        return
+    RETRY_LOG.failures += 1
+    done(chunk, Failure(error or "unknown error"))

@@ -1,0 +1,277 @@
+"""Score captions by how well a text-only judge answers questions from them.
+
+THE function both the evaluator (prism_eval.pipeline) and the training reward
+(caprl_train.reward) call: `score_caption_sets`. Everything random in it (which
+questions a reward draws, how options are shuffled, a sampled letter) comes
+from seeds derived from the question's identity, so the same captions,
+questions, protocol and seed give the same numbers wherever they are scored.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from prism_eval.core.answers import Extraction, extract_letter, extract_letter_first, extract_short_answer
+from prism_eval.core.options import LETTERS, ShownOptions, seeded_rng, show_options
+from prism_eval.core.protocols import ESTIMATORS, SCORING_MODES, Protocol
+from prism_eval.core.records import Answer, JudgeRequest, Question, Sample, Sampling
+from prism_eval.core.resilience import Failure, call_resilient
+
+
+@dataclass(frozen=True)
+class UtilityConfig:
+    """How captions are scored.
+
+    `draws=None` asks every question `permutations` times (evaluation); `draws=N`
+    asks N questions drawn uniformly with replacement from the sample's questions
+    (CapRL's reward, qa_num=8). `temperature=None` takes the protocol's judge
+    temperature (used by the sampled and expected estimators).
+    """
+
+    scoring: str = "generate"
+    estimator: str = "argmax"
+    draws: int | None = None
+    permutations: int = 1
+    seed: int = 0
+    temperature: float | None = None
+    answer_format: str = "short"
+    default_metric: str = "exact_match"
+    batch_size: int = 256
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.scoring not in SCORING_MODES:
+            raise ValueError(f"unknown scoring mode {self.scoring!r}; choose one of {', '.join(SCORING_MODES)}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+        if self.scoring == "generate" and self.estimator == "expected":
+            raise ValueError("the expected estimator needs a log-probability scoring mode "
+                             "(letter-logprob or option-loglik), not generate")
+        if self.draws is not None and self.draws < 1:
+            raise ValueError(f"draws must be at least 1, got {self.draws}")
+        if self.permutations < 1:
+            raise ValueError(f"permutations must be at least 1, got {self.permutations}")
+
+
+@dataclass
+class CaptionSet:
+    """The captions of one sample to score together (n samples of one image)."""
+
+    sample: Sample
+    captions: Sequence[str]
+
+
+@dataclass
+class CaptionScore:
+    """One caption's utility: the mean score of its answered (non-failed) asks."""
+
+    sample_id: str
+    caption_index: int
+    caption: str
+    answers: list[Answer] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(a.status == "failed" for a in self.answers)
+
+    @property
+    def utility(self) -> float | None:
+        scored = [a.score for a in self.answers if a.status != "failed"]
+        return sum(scored) / len(scored) if scored else None
+
+
+@dataclass
+class _Ask:
+    set_index: int
+    caption_index: int
+    question: Question
+    draw: int
+    shown: ShownOptions | None
+    request: JudgeRequest
+    continuations: tuple[str, ...] = ()
+
+
+def plan_questions(sample: Sample, config: UtilityConfig) -> list[tuple[Question, int]]:
+    """Which (question, draw) pairs each caption of `sample` is asked.
+
+    The same for every caption of the sample (common random numbers across a
+    GRPO group make advantages less noisy).
+    """
+    if not sample.questions:
+        return []
+    if config.draws is None:
+        return [(q, d) for q in sample.questions for d in range(config.permutations)]
+    picks = []
+    for d in range(config.draws):
+        rng = seeded_rng(config.seed, "draw", sample.id, d)
+        picks.append((sample.questions[rng.randrange(len(sample.questions))], d))
+    return picks
+
+
+def shown_options_for(question: Question, draw: int, protocol: Protocol, seed: int) -> ShownOptions:
+    """The option order the judge sees for this question at this draw (seeded by identity)."""
+    assert question.options is not None
+    rng = seeded_rng(seed, "shuffle", question.id, draw) if protocol.shuffle else None
+    return show_options(question.options, question.answer, shuffle=protocol.shuffle, rng=rng,
+                        cannot_answer=protocol.cannot_answer, label_quirk=protocol.label_quirk)
+
+
+def _plan(sets: Sequence[CaptionSet], protocol: Protocol, config: UtilityConfig) -> list[_Ask]:
+    asks: list[_Ask] = []
+    for si, cs in enumerate(sets):
+        plan = plan_questions(cs.sample, config)
+        for ci, caption in enumerate(cs.captions):
+            for question, draw in plan:
+                if question.options is None:
+                    req = protocol.open_request(caption, question, config.answer_format)
+                    asks.append(_Ask(si, ci, question, draw, None, req))
+                    continue
+                shown = shown_options_for(question, draw, protocol, config.seed)
+                if config.scoring == "option-loglik":
+                    req, conts = protocol.option_request(caption, question, shown)
+                    asks.append(_Ask(si, ci, question, draw, shown, req, conts))
+                else:
+                    asks.append(_Ask(si, ci, question, draw, shown, protocol.mcq_request(caption, question, shown)))
+    return asks
+
+
+def _softmax(values: Sequence[float], temperature: float) -> list[float]:
+    if temperature <= 0:
+        best = max(range(len(values)), key=lambda i: values[i])
+        return [1.0 if i == best else 0.0 for i in range(len(values))]
+    scaled = [v / temperature for v in values]
+    top = max(scaled)
+    exps = [math.exp(v - top) for v in scaled]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def _sample_index(probs: Sequence[float], u: float) -> int:
+    acc = 0.0
+    for i, p in enumerate(probs):
+        acc += p
+        if u < acc:
+            return i
+    return len(probs) - 1
+
+
+def _decide(ask: _Ask, values: Sequence[float], config: UtilityConfig, temperature: float,
+            sample_id: str) -> tuple[int, float, list[float]]:
+    """(chosen position, score, distribution) from per-option values (log-probs)."""
+    gold_pos = ask.shown.labels.index(ask.shown.gold)
+    argmax = max(range(len(values)), key=lambda i: values[i])
+    if config.estimator == "argmax":
+        return argmax, float(argmax == gold_pos), _softmax(values, max(temperature, 1e-6))
+    probs = _softmax(values, temperature)
+    if config.estimator == "expected":
+        return argmax, probs[gold_pos], probs
+    u = seeded_rng(config.seed, "sample", sample_id, ask.caption_index, ask.question.id, ask.draw).random()
+    chosen = _sample_index(probs, u)
+    return chosen, float(chosen == gold_pos), probs
+
+
+def _answer(ask: _Ask, raw: str, extracted: str | None, score: float, status: str, error: str | None = None
+            ) -> Answer:
+    shown = ask.shown
+    return Answer(question_id=ask.question.id, caption_index=ask.caption_index, draw=ask.draw, raw=raw,
+                  extracted=extracted, score=score, correct=score >= 1.0 if status == "ok" else False,
+                  status=status, letters=shown.original_letters if shown else "",
+                  gold=shown.gold if shown else ask.question.answer, error=error)
+
+
+def _read_letter(ask: _Ask, text: str, protocol: Protocol) -> Extraction:
+    shown = ask.shown
+    if protocol.parser == "first-letter":
+        return extract_letter_first(text)
+    found = extract_letter(text, "".join(shown.labels), shown.texts)
+    if found.value is None and found.method == "refusal" and shown.cannot_answer:
+        return Extraction(shown.cannot_answer, "refusal")
+    return found
+
+
+def _score_open(ask: _Ask, text: str, config: UtilityConfig) -> Answer:
+    from prism_eval.core import metrics  # the metric registry
+
+    found = extract_short_answer(text)
+    if found.value is None:
+        return _answer(ask, text, None, 0.0, "unanswered")
+    metric = ask.question.metric or config.default_metric
+    return _answer(ask, text, found.value, float(metrics.score_open(found.value, ask.question, metric)), "ok")
+
+
+def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], config: UtilityConfig,
+                       on_progress: Callable[[int], None] | None = None) -> list[list[CaptionScore]]:
+    """Score every caption of every set; returns one CaptionScore per caption, per set.
+
+    A judge call that keeps failing after bounded retries (and after splitting
+    its batch) marks only its own asks as failed; failed asks are excluded from
+    the utility and counted, never scored as wrong.
+    """
+    temperature = protocol.judge_sampling.temperature if config.temperature is None else config.temperature
+    asks = _plan(sets, protocol, config)
+    results: list[Answer | None] = [None] * len(asks)
+
+    def finish(indices: list[int], outputs: list | Failure) -> None:
+        for i, out in zip(indices, outputs if not isinstance(outputs, Failure) else [outputs] * len(indices)):
+            ask = asks[i]
+            if isinstance(out, Failure):
+                results[i] = _answer(ask, "", None, 0.0, "failed", out.error)
+                continue
+            results[i] = _interpret(ask, out)
+        if on_progress:
+            on_progress(len(indices))
+
+    def _interpret(ask: _Ask, out) -> Answer:
+        sid = sets[ask.set_index].sample.id
+        if ask.shown is None:
+            return _score_open(ask, out, config)
+        if isinstance(out, str):  # generate mode
+            found = _read_letter(ask, out, protocol)
+            if found.value is None:
+                return _answer(ask, out, None, 0.0, "unanswered")
+            return _answer(ask, out, found.value, float(found.value == ask.shown.gold), "ok")
+        if config.scoring == "option-loglik":
+            values = [s / max(n, 1) for s, n in out]
+        else:
+            values = list(out)
+        chosen, score, probs = _decide(ask, values, config, temperature, sid)
+        raw = json.dumps({label: round(p, 6) for label, p in zip(ask.shown.labels, probs)})
+        return _answer(ask, raw, ask.shown.labels[chosen], score, "ok")
+
+    open_idx = [i for i, a in enumerate(asks) if a.shown is None]
+    mcq_idx = [i for i, a in enumerate(asks) if a.shown is not None]
+    gen_sampling = Sampling(temperature=temperature if config.estimator == "sampled" else 0.0,
+                            top_p=protocol.judge_sampling.top_p,
+                            max_new_tokens=protocol.judge_sampling.max_new_tokens, seed=config.seed)
+    open_sampling = gen_sampling
+    if config.scoring == "generate":
+        call_resilient(lambda idx: judge.generate([asks[i].request for i in idx], gen_sampling),
+                       mcq_idx, finish, config.batch_size, config.max_retries)
+    elif config.scoring == "letter-logprob":
+        call_resilient(lambda idx: judge.letter_logprobs([asks[i].request for i in idx],
+                                                         [asks[i].shown.labels for i in idx]),
+                       mcq_idx, finish, config.batch_size, config.max_retries)
+    else:
+        call_resilient(lambda idx: judge.option_logliks([asks[i].request for i in idx],
+                                                        [asks[i].continuations for i in idx]),
+                       mcq_idx, finish, config.batch_size, config.max_retries)
+    call_resilient(lambda idx: judge.generate([asks[i].request for i in idx], open_sampling),
+                   open_idx, finish, config.batch_size, config.max_retries)
+
+    scores = [[CaptionScore(cs.sample.id, ci, c) for ci, c in enumerate(cs.captions)] for cs in sets]
+    for ask, answer in zip(asks, results):
+        assert answer is not None
+        scores[ask.set_index][ask.caption_index].answers.append(answer)
+    return scores
+
+
+def caption_utilities(judge, protocol: Protocol, sets: Sequence[CaptionSet], config: UtilityConfig
+                      ) -> list[list[float | None]]:
+    """Just the utilities, per set and caption: what a reward function returns."""
+    return [[c.utility for c in row] for row in score_caption_sets(judge, protocol, sets, config)]
+
+
+__all__ = ["UtilityConfig", "CaptionSet", "CaptionScore", "score_caption_sets", "caption_utilities",
+           "plan_questions", "shown_options_for", "LETTERS"]

@@ -1,0 +1,124 @@
+"""A SQLite cache of captions and judge outputs, keyed by content hashes.
+
+Every model call goes through it, so an interrupted run resumes where it
+stopped and a rerun of the same command makes no model call. Keys hash the
+model's fingerprint and the exact inputs (prompt, sampling, image bytes, seed),
+so changing only the judge re-uses every caption. WAL mode keeps committed
+batches safe when the process is killed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from prism_eval.core.records import JudgeRequest, Sampling
+
+
+def content_key(*parts: Any) -> str:
+    """A stable hash of JSON-serialisable parts."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Store:
+    """Key-value cache on SQLite; values are JSON."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, kind TEXT, value TEXT)")
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                for key, value in self._db.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
+        return found
+
+    def put_many(self, kind: str, items: dict[str, Any]) -> None:
+        if not items:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO cache (key, kind, value) VALUES (?, ?, ?)",
+                                 [(k, kind, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
+            self._db.execute("COMMIT")
+
+    def count(self, kind: str | None = None) -> int:
+        with self._lock:
+            if kind is None:
+                return self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM cache WHERE kind = ?", (kind,)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class Lazy:
+    """Build an engine only when a cache miss needs it (a fully cached rerun loads no model)."""
+
+    def __init__(self, factory: Callable[[], Any], spec: str) -> None:
+        self._factory, self.spec, self._obj = factory, spec, None
+
+    def get(self) -> Any:
+        if self._obj is None:
+            self._obj = self._factory()
+        return self._obj
+
+    @property
+    def loaded(self) -> bool:
+        return self._obj is not None
+
+
+class CachingJudge:
+    """A Judge that answers from the store and forwards only misses to the real judge."""
+
+    def __init__(self, judge: Lazy, store: Store, identity: dict[str, Any]) -> None:
+        self._judge, self._store, self.identity = judge, store, identity
+        self.spec = judge.spec
+        self.model_calls = 0  # requests forwarded to the real judge
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self.identity
+
+    def _cached(self, method: str, requests: Sequence[JudgeRequest], extras: Sequence[Any],
+                call: Callable[[list[int]], list]) -> list:
+        keys = [content_key("judge", self.identity, method, r.to_dict(), e) for r, e in zip(requests, extras)]
+        found = self._store.get_many(keys)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            outputs = call(missing)
+            if len(outputs) != len(missing):
+                raise RuntimeError(f"judge returned {len(outputs)} outputs for {len(missing)} requests")
+            self.model_calls += len(missing)
+            fresh = {keys[i]: out for i, out in zip(missing, outputs)}
+            self._store.put_many("judge", fresh)
+            found.update(fresh)
+        return [found[k] for k in keys]
+
+    def generate(self, requests: Sequence[JudgeRequest], sampling: Sampling) -> list[str]:
+        return self._cached("generate", requests, [sampling.to_dict()] * len(requests),
+                            lambda idx: self._judge.get().generate([requests[i] for i in idx], sampling))
+
+    def letter_logprobs(self, requests, letters):
+        return self._cached("letter_logprobs", requests, [list(x) for x in letters],
+                            lambda idx: self._judge.get().letter_logprobs([requests[i] for i in idx],
+                                                                          [letters[i] for i in idx]))
+
+    def option_logliks(self, requests, continuations):
+        out = self._cached("option_logliks", requests, [list(x) for x in continuations],
+                           lambda idx: [[list(p) for p in row] for row in self._judge.get().option_logliks(
+                               [requests[i] for i in idx], [continuations[i] for i in idx])])
+        return [[tuple(p) for p in row] for row in out]
