@@ -1,0 +1,198 @@
+"""`prism-eval`: thin wiring from the command line to the pipeline, reports and tools."""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from prism_eval.core.protocols import ESTIMATORS, PROTOCOLS, SCORING_MODES
+
+console = Console(stderr=True)
+out_console = Console()
+DEFAULT_JUDGE = "builtin:smollm2-135m"
+EXIT_INCOMPLETE = 3
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def clean(text: object) -> str:
+    """Model or file text made safe for a terminal: control sequences removed."""
+    return _CONTROL.sub("", str(text))
+
+
+class RichProgress:
+    """Adapter from the pipeline's progress calls to rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def start(self, name: str, total: int):
+        return self.progress.add_task(clean(name), total=max(total, 0))
+
+    def advance(self, task, n: int = 1) -> None:
+        self.progress.advance(task, n)
+
+
+def run_options(f):
+    """The options of `prism-eval run`, shared by the bare `prism-eval --captioner X` form."""
+    decorators = [
+        click.option("--captioner", "-c", "captioners", multiple=True,
+                     help="Model spec (hf:, vllm:, openai:MODEL@URL, file:CAPTIONS.jsonl, none, or org/name). Repeatable."),
+        click.option("--benchmark", "-b", "benchmarks", multiple=True,
+                     help="Benchmark or suite name, lmms:<task>, or a local JSONL file. Repeatable. Default: the caprl suite."),
+        click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True, help="Judge model spec."),
+        click.option("--protocol", "-p", type=click.Choice(sorted(PROTOCOLS)), default="caprl", show_default=True),
+        click.option("--scoring", type=click.Choice(SCORING_MODES), default=None,
+                     help="How the judge's answer is obtained (default: the protocol's)."),
+        click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
+                     help="argmax (decision accuracy), expected (probability of the right answer), "
+                          "sampled (the papers' sampled procedure). Default: the protocol's."),
+        click.option("--num-captions", "-n", type=click.IntRange(1), default=None, help="Captions per image."),
+        click.option("--limit", type=click.IntRange(1), default=None, help="Questions per benchmark (first N)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--permutations", type=click.IntRange(1), default=1, show_default=True,
+                     help="Option orders asked per question."),
+        click.option("--metric", default=None, help="Metric for open questions of a local JSONL benchmark."),
+        click.option("--caprl-label-quirk", "label_quirk", is_flag=True,
+                     help="Label the 'cannot answer' option F as CapRL's released code did."),
+        click.option("--caption-max-tokens", type=click.IntRange(1), default=None),
+        click.option("--caption-temperature", type=float, default=None),
+        click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code."),
+        click.option("--store", type=click.Path(dir_okay=False), default=None,
+                     help="Cache database (default: $PRISM_EVAL_CACHE/store.sqlite)."),
+        click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/latest", show_default=True),
+    ]
+    return functools.reduce(lambda acc, d: d(acc), reversed(decorators), f)
+
+
+def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num_captions, limit, seed,
+                permutations, metric, label_quirk, caption_max_tokens, caption_temperature, trust_remote_code,
+                store, out, title: str | None = None):
+    """Load benchmarks, run every captioner, print the leaderboard; returns the RunResults."""
+    from prism_eval.benchmarks import BenchmarkError, expand_names, load_benchmark
+    from prism_eval.pipeline import Evaluator, RunOptions, slug
+
+    if not captioners:
+        raise click.UsageError("give at least one --captioner")
+    names = expand_names(list(benchmarks) or ["caprl"])
+    try:
+        loaded = [load_benchmark(name, limit=limit, metric=metric) for name in names]
+    except (BenchmarkError, ValueError) as exc:
+        raise click.ClickException(clean(exc)) from None
+    options = RunOptions(judge=judge, protocol=protocol, scoring=scoring, estimator=estimator,
+                         num_captions=num_captions, limit=limit, seed=seed, permutations=permutations,
+                         label_quirk=label_quirk, caption_max_tokens=caption_max_tokens,
+                         caption_temperature=caption_temperature, trust_remote_code=trust_remote_code, store=store)
+    out = Path(out)
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as bar:
+        try:
+            evaluator = Evaluator(options, RichProgress(bar))
+        except ValueError as exc:
+            raise click.ClickException(clean(exc)) from None
+        for spec in captioners:
+            target = out if len(captioners) == 1 else out / slug(spec)
+            try:
+                results.append(evaluator.run_captioner(spec, loaded, target))
+            except (ValueError, OSError, ImportError) as exc:
+                raise click.ClickException(f"{clean(spec)}: {clean(exc)}".splitlines()[0]) from None
+    print_leaderboard(results, title)
+    for r in results:
+        console.print(f"wrote {r.out_dir}/results.json and samples.jsonl "
+                      f"({r.caption_calls} captioner calls, {r.judge_calls} judge calls)")
+    return results
+
+
+def print_leaderboard(results, title: str | None = None) -> None:
+    if not results:
+        return
+    benches = list(results[0].results["benchmarks"])
+    first = results[0].results
+    table = Table(title=title or f"judge {clean(first['judge'])} · protocol {first['protocol']} · "
+                                 f"scoring {first['scoring']} · estimator {first['estimator']}")
+    table.add_column("captioner")
+    for b in benches:
+        table.add_column(clean(b), justify="right")
+    table.add_column("average", justify="right")
+    for r in sorted(results, key=lambda r: -(r.results["average"] or -1)):
+        row = [clean(r.captioner)]
+        for b in benches:
+            s = r.results["benchmarks"][b]
+            cell = "—" if s["score"] is None else f"{s['score']:.1f}"
+            if s.get("ci95"):
+                cell += f" [{s['ci95'][0]:.1f}, {s['ci95'][1]:.1f}]"
+            if s["failed"]:
+                cell += f" ({s['failed']} failed)"
+            row.append(cell)
+        avg = r.results["average"]
+        row.append("—" if avg is None else f"{avg:.1f}")
+        table.add_row(*row)
+    out_console.print(table)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@run_options
+@click.version_option(package_name="prism-eval")
+@click.pass_context
+def main(ctx, **kwargs):
+    """Measure image captioners by the utility of their captions (Prism / CapRL).
+
+    `prism-eval --captioner X` is short for `prism-eval run --captioner X`.
+    """
+    if ctx.invoked_subcommand is None:
+        if not kwargs["captioners"]:
+            click.echo(ctx.get_help())
+            return
+        results = execute_run(**kwargs)
+        if not all(r.complete for r in results):
+            ctx.exit(EXIT_INCOMPLETE)
+
+
+@main.command("run")
+@run_options
+@click.pass_context
+def run_command(ctx, **kwargs):
+    """Caption every benchmark image, let the judge answer from the captions, score and save."""
+    results = execute_run(**kwargs)
+    if not all(r.complete for r in results):
+        console.print("[yellow]the run is incomplete: some items failed (see results.json 'failed')[/yellow]")
+        ctx.exit(EXIT_INCOMPLETE)
+
+
+@main.command("demo")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
+@click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True)
+@click.option("--scoring", type=click.Choice(SCORING_MODES), default="option-loglik", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--store", type=click.Path(dir_okay=False), default=None)
+def demo_command(out, judge, scoring, seed, store):
+    """Run the embedded demo benchmark offline with the built-in judge and write its leaderboard."""
+    from prism_eval.demo_run import run_demo
+
+    run_demo(Path(out), judge=judge, scoring=scoring, seed=seed, store=store, console=console,
+             execute=execute_run)
+
+
+def _register_optional() -> None:
+    """Commands whose modules are optional parts of the package."""
+    for module, attr in (("prism_eval.report", "report_command"), ("prism_eval.specs", "benchmarks_command"),
+                         ("prism_eval.bench", "bench"), ("prism_eval.corpus", "caption_command")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ImportError:
+            continue
+        command = getattr(mod, attr, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_register_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
