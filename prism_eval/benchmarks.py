@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prism_eval.core.metrics import MetricError, parse_metric
 from prism_eval.core.options import LETTERS, OptionsError, letter_index
 from prism_eval.core.records import ImageRef, Question, Sample
 from prism_eval.images import ImageError, image_ref_from_file
@@ -48,17 +49,24 @@ def load_jsonl_benchmark(path: str | Path, limit: int | None = None, metric: str
     path = Path(path)
     if not path.is_file():
         raise BenchmarkError(f"{path}: benchmark file does not exist")
+    if metric is not None:
+        try:
+            parse_metric(metric)
+        except MetricError as exc:
+            raise BenchmarkError(f"--metric: {exc}") from None
     root = path.parent
     grouped: OrderedDict[str, tuple[ImageRef, list[Question]]] = OrderedDict()
     seen_ids: dict[str, int] = {}
     refs: dict[str, ImageRef] = {}
     count = 0
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a leading byte-order mark is harmless
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[:exc.start].count(b"\n") + 1
         raise BenchmarkError(f"{path}:{line}: not valid UTF-8 text") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Split on newlines only: str.splitlines() also breaks at U+2028, U+0085 and other
+    # characters that JSON allows raw inside strings, which would cut valid lines in two.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         if limit is not None and count >= limit:
@@ -102,7 +110,14 @@ def load_jsonl_benchmark(path: str | Path, limit: int | None = None, metric: str
                 refs[image_key] = image_ref_from_file(root, image_key)
             except ImageError as exc:
                 raise BenchmarkError(f"{where}: {exc}") from None
-        targets = row.get("targets") or ()
+        targets = row.get("targets") or []
+        if not isinstance(targets, list) or not all(isinstance(t, (str, int, float)) for t in targets):
+            raise BenchmarkError(f"{where}: 'targets' must be a list of strings")
+        if row.get("metric") is not None:
+            try:
+                parse_metric(row["metric"])
+            except MetricError as exc:
+                raise BenchmarkError(f"{where}: {exc}") from None
         question = Question(id=qid, text=row["question"], answer=answer, options=options,
                             category=(str(row["category"]) if row.get("category") is not None else None),
                             metric=row.get("metric") or None, targets=tuple(str(t) for t in targets))
