@@ -30,14 +30,21 @@ def resolve_inside(root: Path, relative: str, what: str = "image") -> Path:
         raise ImageError(f"{what} path is empty")
     if Path(relative).is_absolute() or relative.startswith(("~", "\\")):
         raise ImageError(f"{what} path {relative!r} is absolute; paths must be relative to the benchmark file")
-    root_real = root.resolve()
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root_real):
-        raise ImageError(f"{what} path {relative!r} escapes the benchmark folder {str(root)!r}")
-    if not target.exists():
-        raise ImageError(f"{what} {relative!r} does not exist")
-    if not target.is_file():
-        raise ImageError(f"{what} {relative!r} is not a file")
+    shown = relative if len(relative) <= 200 else relative[:200] + "..."
+    try:
+        root_real = root.resolve()
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root_real):
+            raise ImageError(f"{what} path {shown!r} escapes the benchmark folder {str(root)!r}")
+        if not target.exists():
+            raise ImageError(f"{what} {shown!r} does not exist")
+        if not target.is_file():
+            raise ImageError(f"{what} {shown!r} is not a file")
+    except (OSError, ValueError) as exc:  # NUL bytes, names too long, unreadable folders
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{what} path {shown!r} cannot be used: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]}") from None
     return target
 
 
@@ -67,7 +74,10 @@ def check_image_bytes(data: bytes, name: str) -> None:
 def image_ref_from_file(root: Path, relative: str) -> ImageRef:
     """An ImageRef for a benchmark-relative file, checked and hashed."""
     path = resolve_inside(root, relative)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"image {relative!r} cannot be read: {exc.strerror or exc}") from None
     check_image_bytes(data, relative)
     return ImageRef(key=relative, sha256=sha256_bytes(data), path=str(path))
 
