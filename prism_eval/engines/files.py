@@ -45,10 +45,12 @@ class FileCaptioner:
 
     def _jsonl_rows(self, data: bytes):
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CaptionsFileError(f"{self.path}: not valid UTF-8 text") from None
-        for lineno, line in enumerate(text.splitlines(), 1):
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise CaptionsFileError(f"{self.path}:{line}: not valid UTF-8 text") from None
+        # newlines only: splitlines() would also cut at U+2028 and U+0085, legal inside JSON strings
+        for lineno, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
