@@ -75,6 +75,7 @@ def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num
                 store, out, title: str | None = None):
     """Load benchmarks, run every captioner, print the leaderboard; returns the RunResults."""
     from prism_eval.benchmarks import BenchmarkError, expand_names, load_benchmark
+    from prism_eval.core.resilience import FatalError
     from prism_eval.pipeline import Evaluator, RunOptions, slug
 
     if not captioners:
@@ -94,12 +95,14 @@ def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num
                   TimeRemainingColumn(), console=console, transient=False) as bar:
         try:
             evaluator = Evaluator(options, RichProgress(bar))
-        except ValueError as exc:
+        except (ValueError, FatalError) as exc:
             raise click.ClickException(clean(exc)) from None
         for spec in captioners:
             target = out if len(captioners) == 1 else out / slug(spec)
             try:
                 results.append(evaluator.run_captioner(spec, loaded, target))
+            except FatalError as exc:  # a model that cannot load, a broken store: what is cached stays
+                raise click.ClickException(clean(str(exc).splitlines()[0])) from None
             except (ValueError, OSError, ImportError) as exc:
                 raise click.ClickException(f"{clean(spec)}: {clean(exc)}".splitlines()[0]) from None
     print_leaderboard(results, title)

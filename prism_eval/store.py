@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.core.resilience import FatalError
+
+
+class StoreError(FatalError):
+    """The cache database cannot be opened or written (not SQLite, disk full, no permission)."""
+
+
+class EngineLoadError(FatalError):
+    """A model that cannot be built: one clear error, not one failed item per batch."""
 
 
 def content_key(*parts: Any) -> str:
@@ -29,31 +38,45 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, kind TEXT, value TEXT)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # a long busy timeout: several runs may share one store and take turns writing
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, kind TEXT, value TEXT)")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the cache database ({_reason(exc)}); "
+                             "pass another --store or delete this file") from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                for key, value in self._db.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})", chunk):
-                    found[key] = json.loads(value)
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = list(keys[start:start + 500])
+                    marks = ",".join("?" * len(chunk))
+                    for key, value in self._db.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})",
+                                                       chunk):
+                        found[key] = json.loads(value)
+            except (sqlite3.Error, ValueError) as exc:
+                raise StoreError(f"{self.path}: cannot read the cache database ({_reason(exc)})") from None
         return found
 
     def put_many(self, kind: str, items: dict[str, Any]) -> None:
         if not items:
             return
+        rows = [(k, kind, json.dumps(v, ensure_ascii=False)) for k, v in items.items()]
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO cache (key, kind, value) VALUES (?, ?, ?)",
-                                 [(k, kind, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO cache (key, kind, value) VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot write the cache database ({_reason(exc)})") from None
 
     def count(self, kind: str | None = None) -> int:
         with self._lock:
@@ -66,15 +89,28 @@ class Store:
             self._db.close()
 
 
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
 class Lazy:
-    """Build an engine only when a cache miss needs it (a fully cached rerun loads no model)."""
+    """Build an engine only when a cache miss needs it (a fully cached rerun loads no model).
+
+    A factory that fails raises EngineLoadError, which batch retries let through:
+    a model that cannot load stops the run with one error instead of failing every item.
+    """
 
     def __init__(self, factory: Callable[[], Any], spec: str) -> None:
         self._factory, self.spec, self._obj = factory, spec, None
 
     def get(self) -> Any:
         if self._obj is None:
-            self._obj = self._factory()
+            try:
+                self._obj = self._factory()
+            except FatalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                raise EngineLoadError(f"{self.spec}: cannot load: {_reason(exc)}") from exc
         return self._obj
 
     @property

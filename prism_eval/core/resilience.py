@@ -17,6 +17,14 @@ class Failure:
     error: str
 
 
+class FatalError(Exception):
+    """A failure no retry or smaller batch can fix (a model that cannot load, a broken store).
+
+    `call_resilient` lets it through instead of recording every item as failed; the
+    run stops with one error, and everything already committed to the store is kept.
+    """
+
+
 @dataclass
 class RetryLog:
     """Counts of what was retried, for the run summary."""
@@ -45,7 +53,7 @@ def _call_chunk(fn, chunk: list, done, max_retries: int) -> None:
     for attempt in range(max_retries + 1):
         try:
             outputs = fn(chunk)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, FatalError):
             raise
         except Exception as exc:  # noqa: BLE001 - any model-call failure is recorded, not raised
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
