@@ -62,6 +62,10 @@ def run_options(f):
                      help="Label the 'cannot answer' option F as CapRL's released code did."),
         click.option("--caption-max-tokens", type=click.IntRange(1), default=None),
         click.option("--caption-temperature", type=float, default=None),
+        click.option("--caption-batch", type=click.IntRange(1), default=8, show_default=True,
+                     help="Images per captioner call (and per store commit); lower it on out-of-memory."),
+        click.option("--judge-batch", type=click.IntRange(1), default=256, show_default=True,
+                     help="Judge requests per call (and per store commit); lower it on out-of-memory."),
         click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code."),
         click.option("--store", type=click.Path(dir_okay=False), default=None,
                      help="Cache database (default: $PRISM_EVAL_CACHE/store.sqlite)."),
@@ -72,7 +76,7 @@ def run_options(f):
 
 def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num_captions, limit, seed,
                 permutations, metric, label_quirk, caption_max_tokens, caption_temperature, trust_remote_code,
-                store, out, title: str | None = None):
+                store, out, title: str | None = None, caption_batch: int = 8, judge_batch: int = 256):
     """Load benchmarks, run every captioner, print the leaderboard; returns the RunResults."""
     from prism_eval.benchmarks import BenchmarkError, expand_names, load_benchmark
     from prism_eval.core.resilience import FatalError
@@ -88,7 +92,8 @@ def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num
     options = RunOptions(judge=judge, protocol=protocol, scoring=scoring, estimator=estimator,
                          num_captions=num_captions, limit=limit, seed=seed, permutations=permutations,
                          label_quirk=label_quirk, caption_max_tokens=caption_max_tokens,
-                         caption_temperature=caption_temperature, trust_remote_code=trust_remote_code, store=store)
+                         caption_temperature=caption_temperature, trust_remote_code=trust_remote_code, store=store,
+                         caption_batch=caption_batch, judge_batch=judge_batch)
     out = Path(out)
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
