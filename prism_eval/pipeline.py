@@ -185,7 +185,10 @@ class Evaluator:
         captions: dict[str, Caption] = {}
         todo = []
         for s in samples:
-            if keys[s.id] in cached:
+            if isinstance(prompt_of[s.id], Failure):  # its query-specific instruction could not be written
+                captions[s.id] = Caption(s.id, captioner.spec, [], status="failed",
+                                         error=f"query-specific instruction: {prompt_of[s.id].error}")
+            elif keys[s.id] in cached:
                 captions[s.id] = Caption(s.id, captioner.spec, list(cached[keys[s.id]]))
             else:
                 todo.append(s)
@@ -230,17 +233,19 @@ class Evaluator:
                 expanded.append(Sample(id=f"{s.id}::{q.id}", images=s.images, questions=(q,), benchmark=s.benchmark))
                 requests.append(self.protocol.query_request(q))
         sampling = Sampling(temperature=0.0, max_new_tokens=48, seed=self.options.seed)
-        outputs: list[str] = [""] * len(requests)
+        outputs: list[str | Failure] = [""] * len(requests)
 
         def done(idx, outs):
-            if not isinstance(outs, Failure):
-                for i, o in zip(idx, outs):
-                    outputs[i] = o
+            for i, o in zip(idx, outs if not isinstance(outs, Failure) else [outs] * len(idx)):
+                outputs[i] = o
 
         call_resilient(lambda idx: self.judge.generate([requests[i] for i in idx], sampling),
                        list(range(len(requests))), done, batch_size=self.options.judge_batch)
-        prompts = {}
+        prompts: dict[str, Any] = {}
         for s, text in zip(expanded, outputs):
+            if isinstance(text, Failure):  # flagged in caption(), never silently replaced by the generic prompt
+                prompts[s.id] = text
+                continue
             part = strip_reasoning(text).strip().split("\n")[0].strip()
             prompts[s.id] = self.protocol.caption_prompt_for(part or None)
         return expanded, prompts
@@ -325,15 +330,19 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
         caption_words.extend(len(c.caption.split()) for c in row)
         for q in s.questions:
             per_caption = []
+            partly_failed = False
             for c in row:
                 answers = [a for a in c.answers if a.question_id == q.id]
                 ok = [a.score for a in answers if a.status != "failed"]
+                partly_failed = partly_failed or len(ok) < len(answers)
                 if ok:
                     per_caption.append(sum(ok) / len(ok))
                 unanswered += sum(a.status == "unanswered" for a in answers)
                 for a in answers:
                     lines.append(_line(bench, captioner, s, q, thumb, c, a, config=config))
-            if not per_caption:
+            # A question with any failed judge call is failed as a whole: scoring it on the
+            # asks that happened to succeed would hide the failure inside the score.
+            if partly_failed or not per_caption:
                 failed += 1
                 continue
             q_scores.append(sum(per_caption) / len(per_caption))
