@@ -65,7 +65,7 @@ _NUMBER = re.compile(
     r"""^\s*
     (?P<sign>[-+−–]?)\s*
     (?P<cur>[""" + _CURRENCY + r"""]|usd|eur|rs\.?)?\s*
-    (?P<num>(?:\d{1,3}(?:[,\u202f\u00a0 ]\d{3})+|\d+)(?:\.\d+)?|\.\d+)
+    (?P<num>(?:(?:\d{1,3}(?:[,\u202f\u00a0 ]\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)
     \s*(?P<pct>%|percent|per\s?cent)?
     \s*(?P<unit>[a-zA-Zµ°²³/]+(?:\s+[a-zA-Zµ°²³/]+){0,2})?
     \s*$""",
