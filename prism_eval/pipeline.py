@@ -401,4 +401,14 @@ def _line(bench: Benchmark, captioner: str, s: Sample, q: Question, thumb: str |
         "score": a.score if a else 0.0, "correct": a.correct if a else False,
         "status": status or (a.status if a else "failed"), "error": error or (a.error if a else None),
     }
-    return json.dumps(record, ensure_ascii=False) + "\n"
+    return jsonl_line(record)
+
+
+# json.dumps(ensure_ascii=False) leaves these raw, and str.splitlines() (and many JSONL readers)
+# break lines at them: escaped, a caption or question holding one stays on its line.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def jsonl_line(record: Any) -> str:
+    """One JSONL line that every line splitter reads as exactly one line."""
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
