@@ -1,0 +1,154 @@
+"""Pack samples and downscaled thumbnails into the JSON the sample browser reads.
+
+Why: the page must stay one offline file under a few MB. Texts that repeat (a
+caption is judged once per question, a question once per captioner) are stored
+once in a string table; each image is embedded once, downscaled to a size chosen
+from how many distinct images there are.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from prism_eval.report.runs import Run
+
+__all__ = ["build_payload", "thumbnail_data_uri", "safe_json_for_script", "thumb_size_for"]
+
+
+def safe_json_for_script(obj: Any) -> str:
+    """JSON that cannot end or confuse a <script> element: <, >, & and JS line separators escaped."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for ch, rep in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, rep)
+    return text
+
+
+def thumb_size_for(n_images: int) -> int:
+    """Longest side in pixels: 160 up to 300 images, then smaller so the total stays near 2-3 MB."""
+    if n_images <= 300:
+        return 160
+    return max(64, int(160 * math.sqrt(300 / n_images)))
+
+
+def thumbnail_data_uri(path: Path, size: int, quality: int = 72) -> str | None:
+    """A JPEG data URI of the image shrunk to `size` px on its longest side; None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=quality, optimize=True, progressive=False)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _thumb_path(run_dir: Path, thumb: Any) -> Path | None:
+    """The thumbnail file, only if it lies inside the run directory (a report never embeds other files)."""
+    if not thumb:
+        return None
+    p = (run_dir / str(thumb)).resolve()
+    return p if p.is_relative_to(run_dir.resolve()) and p.is_file() else None
+
+
+def _natural(s: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def _select_questions(runs: list[Run], max_samples: int) -> tuple[set[tuple[str, str]], int, int]:
+    """Whole questions (every captioner's samples for them) in a fixed hash order, up to the cap."""
+    per_q: dict[tuple[str, str], int] = {}
+    for r in runs:
+        for s in r.samples or ():
+            k = (str(s["benchmark"]), str(s["question_id"]))
+            per_q[k] = per_q.get(k, 0) + 1
+    total = sum(per_q.values())
+    if total <= max_samples:
+        return set(per_q), total, total
+    order = sorted(per_q, key=lambda k: hashlib.sha1(f"{k[0]}\0{k[1]}".encode()).hexdigest())
+    chosen, count = set(), 0
+    for k in order:
+        if count + per_q[k] > max_samples:
+            continue
+        chosen.add(k)
+        count += per_q[k]
+    return chosen, count, total
+
+
+def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str, Any]:
+    """The sample browser's data: runs, benchmarks, images, a string table and compact samples."""
+    runs = [r for g in groups for r in g]
+    chosen, shown, total = _select_questions(runs, max_samples)
+    strings: dict[str, int] = {}
+
+    def sid(text: Any) -> int:
+        return strings.setdefault("" if text is None else str(text), len(strings))
+
+    benches: list[str] = []
+    for r in runs:
+        benches.extend(b for b in r.benchmarks if b not in benches)
+    for r in runs:
+        for s in r.samples or ():
+            if str(s["benchmark"]) not in benches:
+                benches.append(str(s["benchmark"]))
+    b_index = {b: i for i, b in enumerate(benches)}
+
+    # Distinct images first, so the thumbnail size can follow their number.
+    image_src: dict[tuple[str, str], Path | None] = {}
+    for r in runs:
+        for s in r.samples or ():
+            k = (str(s["benchmark"]), str(s["question_id"]))
+            if k not in chosen:
+                continue
+            ik = (k[0], str(s.get("image") or ""))
+            if image_src.get(ik) is None:
+                image_src[ik] = _thumb_path(r.path, s.get("thumb"))
+    size = thumb_size_for(len(image_src))
+    images: list[str | None] = []
+    i_index: dict[tuple[str, str], int] = {}
+    missing = 0
+    for ik, p in image_src.items():
+        uri = thumbnail_data_uri(p, size) if p is not None else None
+        missing += p is not None and uri is None
+        i_index[ik] = len(images)
+        images.append(uri)
+
+    rows = []
+    for ri, r in enumerate(runs):
+        for s in r.samples or ():
+            bench, qid = str(s["benchmark"]), str(s["question_id"])
+            if (bench, qid) not in chosen:
+                continue
+            opts = s.get("options")
+            rows.append(((b_index[bench], _natural(qid), ri, int(s["caption_index"]), int(s.get("draw") or 0)), {
+                "r": ri, "b": b_index[bench], "q": qid, "cat": s.get("category"),
+                "im": i_index[(bench, str(s.get("image") or ""))], "ik": str(s.get("image") or ""),
+                "ci": int(s["caption_index"]), "cap": sid(s.get("caption")), "tok": s.get("caption_tokens"),
+                "d": int(s.get("draw") or 0), "qs": sid(s.get("question")),
+                "o": None if opts is None else [sid(o) for o in opts],
+                "g": None if s.get("gold") is None else str(s.get("gold")), "raw": sid(s.get("raw")),
+                "x": None if s.get("extracted") is None else str(s.get("extracted")),
+                "s": round(float(s["score"]), 4), "ok": bool(s.get("correct", float(s["score"]) >= 1.0)),
+                "st": str(s.get("status") or "ok"), "err": s.get("error"),
+            }))
+    rows.sort(key=lambda t: t[0])
+    return {
+        "runs": [{"label": r.label, "blind": r.blind, "group": gi} for gi, g in enumerate(groups) for r in g],
+        "benchmarks": benches,
+        "images": images,
+        "text": list(strings),
+        "samples": [row for _, row in rows],
+        "shown": shown,
+        "total": total,
+        "thumb_px": size,
+        "missing_thumbs": missing,
+    }
