@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/prism-eval demo --out runs/demo
 
-test: setup setup-vllm setup-browser
+test: setup setup-vllm setup-browser setup-lmms
 	$(BIN)/python -m pytest
 
 # vLLM (CPU build) lives in its own venv: it pins transformers<5.20 and needs torchvision,
@@ -45,6 +45,23 @@ setup-browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	fi
+
+# lmms-eval (the optional lmms:<task> bridge and the `prism` lmms-eval model; tests/test_lmms_*.py) lives in
+# its own venv: torch pinned so no CUDA build comes in, torchvision/torchaudio/torchcodec removed (CUDA-linked).
+# lmms-eval 0.7.3 needs protobuf<7 (wandb), python-dateutil<3 and filelock 3.x (it imports filelock._api),
+# so those three pins of constraints.txt are dropped there.
+LMMS_VENV := .venv-lmms
+$(LMMS_VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PY) -m venv $(LMMS_VENV)
+	grep -v -E '^(protobuf|python-dateutil|filelock)==' constraints.txt > $(LMMS_VENV)/constraints.txt
+	$(LMMS_VENV)/bin/pip install -q -c $(LMMS_VENV)/constraints.txt torch==2.13.0 lmms-eval==0.7.3 'filelock<4'
+	$(LMMS_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(LMMS_VENV)/bin/pip install -q -c $(LMMS_VENV)/constraints.txt -e .
+	$(LMMS_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+.PHONY: setup-lmms
+setup-lmms: $(LMMS_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .venv-* runs .pytest_cache

@@ -157,6 +157,11 @@ def expand_names(names: list[str]) -> list[str]:
 def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | None = None) -> Benchmark:
     """A benchmark by spec name (benchmarks/*.yaml), `lmms:<task>`, or path to a local JSONL file."""
     path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and _specs() is not None:  # a user's own spec file
+        bench = _specs().load_spec_benchmark(str(path), limit=limit)
+        if metric:
+            bench.metric = metric
+        return bench
     if path.suffix == ".jsonl" or path.is_file():
         return load_jsonl_benchmark(path, limit=limit, metric=metric)
     specs = _specs()

@@ -381,11 +381,24 @@ METRICS: dict[str, Callable[[str, Sequence[str], str | None], float]] = {
 }
 _HAS_COMPAT = {"relaxed_accuracy", "anls", "math_equal"}
 
+# Scorers registered at run time by a bridge (e.g. "lmms:chartqa", scored by that lmms-eval task's own
+# process_results): name -> fn(prediction, question) -> float. The name is used whole, never split.
+EXTERNAL: dict[str, Callable[[str, Question], float]] = {}
+
+
+def register_scorer(name: str, fn: Callable[[str, Question], float]) -> None:
+    """Make `name` a metric scored by `fn(prediction, question)`; used by prism_eval.lmms_bridge."""
+    if name in METRICS:
+        raise MetricError(f"metric {name!r} is built in and cannot be replaced")
+    EXTERNAL[name] = fn
+
 
 def parse_metric(expression: str) -> list[tuple[str, str | None]]:
     """'relaxed_accuracy:caprl+math_equal' -> [('relaxed_accuracy', 'caprl'), ('math_equal', None)]."""
     if not expression or not isinstance(expression, str):
         raise MetricError(f"metric must be a non-empty string, got {expression!r}")
+    if expression in EXTERNAL:
+        return [(expression, None)]
     terms: list[tuple[str, str | None]] = []
     for raw in expression.split("+"):
         name, _, compat = raw.strip().partition(":")
@@ -401,6 +414,8 @@ def parse_metric(expression: str) -> list[tuple[str, str | None]]:
 
 def with_compat(expression: str, compat: str | None) -> str:
     """The same metric expression with every term that has a variant switched to `compat` (or back)."""
+    if expression in EXTERNAL:
+        return expression
     terms = parse_metric(expression)
     if compat is not None:
         _check_compat(compat)
@@ -415,6 +430,9 @@ def score_open(prediction: str | None, question: Question, metric: str) -> float
     accepted = [a for a in accepted if a is not None and str(a) != ""]
     if not accepted:
         raise MetricError(f"question {question.id!r} has no accepted answer to score against")
+    if metric in EXTERNAL:
+        value = float(EXTERNAL[metric](str(prediction), question))
+        return 0.0 if math.isnan(value) else min(1.0, max(0.0, value))
     best = 0.0
     for name, compat in parse_metric(metric):
         best = max(best, float(METRICS[name](str(prediction), accepted, compat)))
