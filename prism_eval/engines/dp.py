@@ -110,7 +110,15 @@ class DataParallel:
             child.close()
             self._conns.append(parent)
             self._procs.append(proc)
-        infos = [self._recv(r) for r in range(len(self._procs))]
+        infos, errors = [], []
+        for r in range(len(self._procs)):  # hear from every replica before deciding
+            try:
+                infos.append(self._recv(r))
+            except EngineError as exc:
+                errors.append(exc)
+        if errors:
+            self.close()
+            raise errors[0]
         self.spec = infos[0]["spec"]
         self._fingerprint = infos[0]["fingerprint"]
 
@@ -122,7 +130,6 @@ class DataParallel:
         try:
             status, value = self._conns[r].recv()
         except (EOFError, OSError) as exc:
-            self.close()
             raise EngineError(f"data-parallel replica {r} died (exit code {self._procs[r].exitcode})") from exc
         if status == "err":
             raise EngineError(f"data-parallel replica {r}: {value}")
