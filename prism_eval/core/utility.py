@@ -148,6 +148,15 @@ def _softmax(values: Sequence[float], temperature: float) -> list[float]:
     return [e / total for e in exps]
 
 
+def _usable(values: Sequence[float]) -> bool:
+    """Scores a decision can be read from: no NaN, and at least one finite value."""
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return all(v < math.inf for v in floats) and any(math.isfinite(v) for v in floats)  # NaN < inf is False
+
+
 def _sample_index(probs: Sequence[float], u: float) -> int:
     acc = 0.0
     for i, p in enumerate(probs):
@@ -236,6 +245,10 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
             values = [s / max(n, 1) for s, n in out]
         else:
             values = list(out)
+        if len(values) != len(ask.shown.labels) or not _usable(values):
+            # NaN (an fp16 overflow) or no finite option: a broken judge output, never a wrong answer
+            return _answer(ask, "", None, 0.0, "failed",
+                           f"judge returned unusable scores {values!r}"[:300])
         chosen, score, probs = _decide(ask, values, config, temperature, sid)
         raw = json.dumps({label: round(p, 6) for label, p in zip(ask.shown.labels, probs)})
         return _answer(ask, raw, ask.shown.labels[chosen], score, "ok")
