@@ -40,6 +40,7 @@ class RewardConfig:
     length_beta: float = 0.0
     max_completion_length: int | None = None
     judge_batch: int = 256
+    eos_token_ids: tuple[int, ...] = ()  # a completion that reaches the cap without one of these was truncated
 
     def utility_config(self, step: int = 0) -> UtilityConfig:
         return UtilityConfig(scoring=self.scoring, estimator=self.estimator, draws=self.questions_per_caption,
@@ -126,15 +127,16 @@ class CaptionUtilityReward:
         scored = self.score([g[0] for g in groups], [[texts[i] for i in g[1]] for g in groups], step)
         rewards: list[float | None] = [None] * len(texts)
         answers = []
-        for (sample, idx), row in zip(groups, scored):
+        for (_sample, idx), row in zip(groups, scored):
             for i, cs in zip(idx, row):
                 rewards[i] = cs.utility
                 answers.extend(cs.answers)
         accuracy = [r for r in rewards if r is not None]
         lengths = [len(ids_) for ids_ in completion_ids] if completion_ids is not None else [len(t.split()) for t in texts]
+        judge_acc = list(rewards)
         if self.config.length_beta:
-            rewards = [None if r is None else r + self.config.length_beta * length_reward(
-                n, self.config.length_l1, self.config.length_l2) for r, n in zip(rewards, lengths)]
+            len_terms = [length_reward(n, self.config.length_l1, self.config.length_l2) for n in lengths]
+            rewards = [None if r is None else r + self.config.length_beta * t for r, t in zip(rewards, len_terms)]
         self.last_stats = {
             "judge_accuracy": sum(accuracy) / len(accuracy) if accuracy else float("nan"),
             "caption_length": sum(lengths) / len(lengths) if lengths else 0.0,
@@ -142,10 +144,21 @@ class CaptionUtilityReward:
             "failed_rate": sum(a.status == "failed" for a in answers) / max(len(answers), 1),
         }
         if self.config.max_completion_length:
-            self.last_stats["truncation_rate"] = sum(n >= self.config.max_completion_length for n in lengths) / max(
-                len(lengths), 1)
+            cap = self.config.max_completion_length
+            eos = set(self.config.eos_token_ids)
+            if completion_ids is not None and eos:
+                truncated = [len(c) >= cap and (not len(c) or int(c[-1]) not in eos) for c in completion_ids]
+            else:
+                truncated = [n >= cap for n in lengths]
+            self.last_stats["truncation_rate"] = sum(truncated) / max(len(truncated), 1)
+        if self.config.length_beta:
+            self.last_stats["length_term"] = sum(len_terms) / max(len(len_terms), 1)
         if log_metric is not None:
             for name, value in self.last_stats.items():
                 log_metric(f"caption_utility/{name}", value)
+        log_extra = kwargs.get("log_extra")
+        if log_extra is not None:  # per-completion columns in trl's completions table
+            log_extra("judge_accuracy", judge_acc)
+            log_extra("caption_tokens", lengths)
         return rewards
 

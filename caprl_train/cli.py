@@ -1,0 +1,325 @@
+"""`caprl-train`: train a captioner on the caption-utility reward, and curate the QA data it needs.
+
+  caprl-train train --data internlm/CapRL-QA-75K [--model ...] [GRPO, reward, LoRA, eval flags]
+  caprl-train curate generate IMAGES --vlm SPEC --out qa.jsonl
+  caprl-train curate filter qa.jsonl --vlm SPEC --out qa.filtered.jsonl
+
+Every field of the config dataclasses is a flag (generated from the dataclass,
+so the two cannot drift apart); `--config FILE` (JSON or YAML, nested like
+TrainConfig) sets values, and flags given on the command line win.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from caprl_train.callbacks import EvalSettings
+from caprl_train.curate import FilterConfig, GenerateConfig
+from caprl_train.data import DataConfig
+from caprl_train.reward import RewardConfig
+
+CHOICES = {
+    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "scale_rewards": ("group", "batch", "none"),
+    "vllm_mode": ("colocate", "server"),
+    "scoring": ("generate", "letter-logprob", "option-loglik"),
+    "estimator": ("argmax", "expected", "sampled"),
+    "protocol": ("caprl", "caprl-eval", "prism", "prism-query"),
+    "match": ("letter", "substring"),
+    "dtype": ("auto", "float32", "bfloat16", "float16"),
+}
+
+HELP = {
+    "model": "policy: any image-text-to-text model (hub id or folder)",
+    "source": "QA data: a hub id (internlm/CapRL-QA-75K layout), a parquet/dataset folder, or a local JSONL "
+              "(training layout, or the evaluator's one-question-a-line layout)",
+    "image_size": "resize every image to this square (a multiple of 28 for Qwen2.5-VL; advised with vLLM rollouts)",
+    "max_image_side": "downscale images whose long side exceeds this",
+    "num_generations": "group size G: captions sampled per image",
+    "max_completion_length": "maximum caption tokens",
+    "beta": "KL coefficient (0: no reference model)",
+    "per_device_train_batch_size": "completions (not images) per device per micro-step",
+    "judge": "judge spec: builtin:smollm2-135m, hf:<path>, vllm:<path>, openai:<model>@<url>",
+    "questions_per_caption": "questions drawn (with replacement) per caption; 0 asks every question once",
+    "estimator": "argmax / expected (probability of the gold letter) / sampled (one sampled answer per ask)",
+    "length_beta": "weight of CapRL++'s length term (0: off)",
+    "eval_benchmark": "benchmark name or JSONL path to evaluate during training",
+    "eval_judge": "judge for evaluation; unset: the reward's judge, shared in-process",
+    "eval_limit": "questions per benchmark",
+    "eval_temperature": "caption temperature for evaluation; unset: the protocol's",
+    "eval_max_new_tokens": "caption tokens for evaluation; unset: --max-completion-length",
+    "vlm": "VLM spec (hf:, vllm:, openai:<model>@<url>; file:<outputs.jsonl> re-parses saved outputs)",
+    "rounds": "times each question is asked (options reshuffled each time)",
+    "image_threshold": "keep when accuracy with the image is above this",
+    "text_threshold": "keep when text-only accuracy is below this",
+    "match": "letter: the evaluator's answer cascade; substring: the released script's `letter in output`",
+    "steps": "evaluate every this many steps (0: off)",
+    "extra": "KEY=VALUE for any other trl GRPOConfig field (repeatable; VALUE parsed as JSON when it can be)",
+}
+
+
+def _kind(tp: Any) -> tuple[Any, bool]:
+    """(base type, optional) of an annotation such as `int | None`."""
+    args = typing.get_args(tp)
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _flag(prefix: str, name: str, rename: dict[str, str]) -> str:
+    base = rename.get(name, f"{prefix}{name}")
+    return base.replace("_", "-")
+
+
+def dataclass_options(cls: type, prefix: str = "", rename: dict[str, str] | None = None,
+                      skip: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """click options for every field of `cls`; each defaults to None (= keep the dataclass default)."""
+    rename = rename or {}
+    hints = typing.get_type_hints(cls)
+
+    def decorate(fn: Callable) -> Callable:
+        for f in reversed(dataclasses.fields(cls)):
+            if f.name in skip:
+                continue
+            tp, _ = _kind(hints[f.name])
+            flag = _flag(prefix, f.name, rename)
+            dest = flag.replace("-", "_")
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+            shown = ",".join(default) if isinstance(default, tuple) else default
+            help_text = HELP.get(dest, HELP.get(f.name, "")) + f"  [default: {shown}]"
+            if tp is bool:
+                opt = click.option(f"--{flag}/--no-{flag}", dest, default=None, help=help_text)
+            elif typing.get_origin(tp) in (tuple, list):
+                opt = click.option(f"--{flag}", dest, multiple=True, help=help_text + " (repeatable or comma-separated)")
+            elif typing.get_origin(tp) is dict:
+                opt = click.option(f"--{flag}", dest, multiple=True, help=help_text)
+            else:
+                ctype = click.Choice(CHOICES[f.name]) if f.name in CHOICES and tp is str else {
+                    int: click.INT, float: click.FLOAT}.get(tp, click.STRING)
+                opt = click.option(f"--{flag}", dest, type=ctype, default=None, help=help_text)
+            fn = opt(fn)
+        return fn
+
+    return decorate
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=flag)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def apply_options(obj: Any, values: dict[str, Any], prefix: str = "", rename: dict[str, str] | None = None,
+                  skip: tuple[str, ...] = ()) -> Any:
+    """Set the fields of dataclass `obj` from parsed click values that were given (not None / not empty)."""
+    rename = rename or {}
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        dest = _flag(prefix, f.name, rename).replace("-", "_")
+        value = values.get(dest)
+        if value is None or value == ():
+            continue
+        tp, _ = _kind(hints[f.name])
+        if typing.get_origin(tp) in (tuple, list):
+            value = tuple(part.strip() for v in value for part in str(v).split(",") if part.strip())
+        elif typing.get_origin(tp) is dict:
+            value = {**getattr(obj, f.name), **_pairs(value, f"--{dest.replace('_', '-')}")}
+        setattr(obj, f.name, value)
+    return obj
+
+
+def _from_mapping(obj: Any, data: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        if key not in names:
+            raise click.UsageError(f"{where}: unknown setting {key!r} (known: {', '.join(names)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            _from_mapping(current, value, f"{where}.{key}")
+        else:
+            setattr(obj, key, tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value)
+    return obj
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise click.UsageError(f"--config {path}: file does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - JSON and YAML raise different types
+        raise click.UsageError(f"--config {path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise click.UsageError(f"--config {path}: must hold a mapping of settings")
+    return data
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return click.ClickException(text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+def main() -> None:
+    """Train captioners on the caption-utility reward (CapRL) and curate the QA data it needs."""
+
+
+# ---- train ----------------------------------------------------------------------------------------
+
+DATA_RENAME = {"source": "data", "split": "split", "image_root": "image_root", "limit": "limit", "prompt": "prompt",
+               "image_size": "image_size", "max_image_side": "max_image_side", "min_questions": "min_questions"}
+REWARD_RENAME = {"temperature": "judge_temperature", "seed": "reward_seed", "judge": "judge",
+                 "protocol": "protocol", "scoring": "scoring", "estimator": "estimator",
+                 "questions_per_caption": "questions_per_caption", "shuffle": "shuffle",
+                 "cannot_answer": "cannot_answer", "label_quirk": "label_quirk", "length_l1": "length_l1",
+                 "length_l2": "length_l2", "length_beta": "length_beta", "judge_batch": "judge_batch"}
+REWARD_SKIP = ("max_completion_length", "eos_token_ids")
+GRPO_RENAME = {"extra": "grpo_arg"}
+LORA_RENAME = {"enabled": "lora", "target_modules": "lora_target_modules", "merge_on_save": "merge_lora"}
+EVAL_RENAME = {"benchmarks": "eval_benchmark"}
+
+
+def _train_options(fn: Callable) -> Callable:
+    from caprl_train.train import GRPOSettings, LoraSettings
+
+    for deco in (dataclass_options(EvalSettings, "eval_", EVAL_RENAME),
+                 dataclass_options(LoraSettings, "lora_", LORA_RENAME),
+                 dataclass_options(RewardConfig, "", REWARD_RENAME, REWARD_SKIP),
+                 dataclass_options(GRPOSettings, "", GRPO_RENAME),
+                 dataclass_options(DataConfig, "", DATA_RENAME)):
+        fn = deco(fn)
+    return fn
+
+
+def build_train_config(values: dict[str, Any]):
+    """TrainConfig from parsed flags (and --config), flags winning."""
+    from caprl_train.train import TrainConfig
+
+    cfg = TrainConfig()
+    if values.get("config"):
+        _from_mapping(cfg, _read_config(values["config"]), "--config")
+    for name in ("model", "output_dir", "dtype", "trust_remote_code", "attn_implementation", "resume_from_checkpoint"):
+        if values.get(name) is not None:
+            setattr(cfg, name, values[name])
+    apply_options(cfg.data, values, "", DATA_RENAME)
+    apply_options(cfg.grpo, values, "", GRPO_RENAME)
+    apply_options(cfg.reward, values, "", REWARD_RENAME, REWARD_SKIP)
+    apply_options(cfg.lora, values, "lora_", LORA_RENAME)
+    apply_options(cfg.eval, values, "eval_", EVAL_RENAME)
+    if cfg.reward.questions_per_caption == 0:
+        cfg.reward.questions_per_caption = None
+    if not cfg.data.source:
+        raise click.UsageError("--data is required (a hub id such as internlm/CapRL-QA-75K, or a local path)")
+    if cfg.eval.steps and not cfg.eval.benchmarks:
+        raise click.UsageError("--eval-steps needs at least one --eval-benchmark")
+    if not cfg.eval.benchmarks:
+        cfg.eval.at_start = False
+    return cfg
+
+
+@main.command("train")
+@click.option("--config", "config", type=click.Path(), default=None, help="JSON/YAML settings (nested like TrainConfig)")
+@click.option("--model", default=None, help="policy: any image-text-to-text model  [default: Qwen/Qwen2.5-VL-3B-Instruct]")
+@click.option("--output-dir", default=None, help="checkpoints and the final policy  [default: runs/caprl]")
+@click.option("--dtype", type=click.Choice(CHOICES["dtype"]), default=None, help="policy weights dtype  [default: auto]")
+@click.option("--trust-remote-code/--no-trust-remote-code", default=None)
+@click.option("--attn-implementation", default=None, help="e.g. flash_attention_2, sdpa")
+@click.option("--resume-from-checkpoint", default=None, help="a checkpoint-N folder to resume from")
+@click.option("--print-config", is_flag=True, help="print the resolved settings as JSON and exit")
+@_train_options
+def train_cmd(print_config: bool, **values: Any) -> None:
+    """GRPO training of a captioner (trl GRPOTrainer) on the caption-utility reward."""
+    cfg = build_train_config(values)
+    if print_config:
+        click.echo(json.dumps(cfg.to_dict(), indent=2, default=str))
+        return
+    from caprl_train.train import train
+
+    try:
+        result = train(cfg)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    last = next((row for row in reversed(result.log_history) if "reward" in row), {})
+    click.echo(f"trained {result.steps} steps in {result.seconds:.1f} s; last reward {last.get('reward')}; "
+               f"policy saved to {result.output_dir} (evaluate it with --captioner hf:{result.output_dir})")
+
+
+# ---- curate ---------------------------------------------------------------------------------------
+
+@main.group("curate")
+def curate() -> None:
+    """Build the multiple-choice QA data the reward needs (CapRL's QA curation)."""
+
+
+@curate.command("generate")
+@click.argument("images", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="training-layout JSONL to write")
+@dataclass_options(GenerateConfig)
+def curate_generate(images: str, out: str, **values: Any) -> None:
+    """A VLM writes multiple-choice questions about each image (CapRL's published prompt).
+
+    IMAGES is a folder (searched recursively), one image, or a .txt file listing image paths.
+    """
+    from caprl_train.curate import CurateError, generate_qa
+
+    cfg = apply_options(GenerateConfig(), values)
+    try:
+        report = generate_qa(images, out, cfg)
+    except (CurateError, ValueError, OSError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{report.images} images: {report.questions} questions parsed on {report.images_with_questions} "
+               f"images; {report.unparsed_images} images gave none; {report.rejected_blocks} question blocks "
+               f"could not be read ({report.seconds:.1f} s)")
+    for problem, count in report.problems.most_common(5):
+        click.echo(f"  {count} x {problem}")
+    click.echo(f"wrote {out}, {out}.raw.jsonl (every output) and {out}.report.json")
+
+
+@curate.command("filter")
+@click.argument("qa_file", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="training-layout JSONL of the kept questions")
+@click.option("--image-root", default=None, type=click.Path(), help="resolve relative image paths here")
+@dataclass_options(FilterConfig)
+def curate_filter(qa_file: str, out: str, image_root: str | None, **values: Any) -> None:
+    """Keep questions answerable with the image and not without it (CapRL's filter)."""
+    from caprl_train.curate import CurateError, filter_qa
+    from caprl_train.data import DataError
+
+    try:
+        cfg = apply_options(FilterConfig(), values)
+        cfg.__post_init__()
+        report = filter_qa(qa_file, out, cfg, image_root=image_root)
+    except (CurateError, DataError, ValueError, OSError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{report.questions} questions on {report.images} images: kept {report.kept_questions} on "
+               f"{report.kept_images} images ({report.seconds:.1f} s)")
+    for reason, count in report.reasons.most_common():
+        click.echo(f"  {count} x {reason}")
+    click.echo(f"wrote {out}, {out}.stats.jsonl (every question) and {out}.report.json")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
