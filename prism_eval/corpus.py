@@ -81,9 +81,6 @@ class ImageSource:
         ds = self.dataset()
         if self.id_column is None:
             return [f"{i:09d}" for i in range(len(ds))]
-        if self.id_column not in ds.column_names:
-            raise CorpusError(f"--images {self.location}: no column {self.id_column!r} "
-                              f"(columns: {', '.join(ds.column_names)})")
         ids = [str(v) for v in ds[self.id_column]]
         if len(set(ids)) != len(ids):
             raise CorpusError(f"--images {self.location}: column {self.id_column!r} has duplicate ids")
@@ -105,6 +102,12 @@ class ImageSource:
             if self.image_column not in ds.column_names:
                 raise CorpusError(f"--images {self.location}: no image column {self.image_column!r} "
                                   f"(columns: {', '.join(ds.column_names)}; use --image-column)")
+            if isinstance(ds.features.get(self.image_column), datasets.Image):
+                # Keep the encoded bytes: they are what gets hashed and, with --embed-images, stored.
+                ds = ds.cast_column(self.image_column, datasets.Image(decode=False))
+            if self.id_column is not None and self.id_column not in ds.column_names:
+                raise CorpusError(f"--images {self.location}: no column {self.id_column!r} "
+                                  f"(columns: {', '.join(ds.column_names)})")
             object.__setattr__(self, "_ds", ds)
             if self.id_column:
                 object.__setattr__(self, "_rows", {str(v): i for i, v in enumerate(ds[self.id_column])})
@@ -122,11 +125,12 @@ class ImageSource:
         ds = self.dataset()
         row = self._rows[key] if self.id_column else int(key)  # type: ignore[attr-defined]
         value = ds[row][self.image_column]
-        if isinstance(value, dict) and value.get("bytes"):
+        if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
             import io
 
-            with Image.open(io.BytesIO(value["bytes"])) as im:
-                return im.convert("RGB"), value["bytes"]
+            data = value["bytes"] or Path(value["path"]).read_bytes()
+            with Image.open(io.BytesIO(data)) as im:
+                return im.convert("RGB"), data
         if hasattr(value, "convert"):
             return value.convert("RGB"), None
         raise CorpusError(f"--images {self.location}: row {key} column {self.image_column!r} is not an image")
@@ -224,6 +228,8 @@ def prepare(job: CaptionJob, layout: Layout, overwrite: bool) -> list[int]:
                               "choose another --out or pass --overwrite")
         return []
     layout.shards_dir.mkdir(parents=True, exist_ok=True)
+    for stale in layout.shards_dir.glob(".shard-*.tmp-*"):  # half-written by a killed run
+        stale.unlink(missing_ok=True)
     if layout.manifest.is_file():
         try:
             existing = json.loads(layout.manifest.read_text())
@@ -441,7 +447,7 @@ def caption_corpus(captioner: str, images: str, out: str, *, prompt: str = DEFAU
                    sampling: Sampling = Sampling(), shard_size: int = 1000, use_ray: bool = False,
                    workers: int = 1, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
                    split: str = "train", image_column: str = "image", id_column: str | None = None,
-                   embed_images: bool = False, overwrite: bool = False,
+                   embed_images: bool = False, overwrite: bool = False, data_parallel: int = 1,
                    captioner_opts: dict[str, Any] | None = None, log: Any = None) -> dict[str, Any]:
     """Caption every image of a corpus into `out`, resuming from shards already written."""
     if shard_size < 1:
@@ -450,6 +456,8 @@ def caption_corpus(captioner: str, images: str, out: str, *, prompt: str = DEFAU
         raise CorpusError(f"--n must be >= 1, got {n}")
     if workers < 1:
         raise CorpusError(f"--workers must be >= 1, got {workers}")
+    if data_parallel < 1:
+        raise CorpusError(f"--data-parallel must be >= 1, got {data_parallel}")
     source = ImageSource.resolve(images, split, image_column, id_column)
     layout = Layout.for_out(out)
     keys = source.keys()
@@ -466,9 +474,14 @@ def caption_corpus(captioner: str, images: str, out: str, *, prompt: str = DEFAU
         if use_ray:
             run_shards_ray(job, source, layout, pending, keys, workers, cpus_per_worker, gpus_per_worker, log)
         else:
-            from prism_eval.engines.registry import load_captioner
+            from prism_eval.engines.dp import data_parallel_captioner
 
-            run_shards(load_captioner(captioner, **job.captioner_opts), source, job, layout, pending, keys, log)
+            engine = data_parallel_captioner(captioner, data_parallel, **job.captioner_opts)
+            try:
+                run_shards(engine, source, job, layout, pending, keys, log)
+            finally:
+                if hasattr(engine, "close"):
+                    engine.close()
     if already_final:
         summary = {"images": job.num_items, "shards": job.num_shards, "output": str(layout.out),
                    "captions_file": str(layout.out)}
@@ -497,6 +510,8 @@ def caption_corpus(captioner: str, images: str, out: str, *, prompt: str = DEFAU
 @click.option("--split", default="train", show_default=True, help="Dataset split (dataset inputs).")
 @click.option("--image-column", default="image", show_default=True)
 @click.option("--id-column", default=None, help="Dataset column that names each image (default: row number).")
+@click.option("--data-parallel", default=1, show_default=True,
+              help="Without --ray: engine replicas in this machine, one per GPU group.")
 @click.option("--embed-images", is_flag=True, help="Store the image bytes in the output (self-contained data).")
 @click.option("--overwrite", is_flag=True, help="Discard what --out holds and start again.")
 @click.option("--captioner-opt", "captioner_opt", multiple=True, metavar="KEY=VALUE",
@@ -504,7 +519,8 @@ def caption_corpus(captioner: str, images: str, out: str, *, prompt: str = DEFAU
 def caption_command(captioner: str, images: str, out: str, prompt: str, n: int, temperature: float, top_p: float,
                     max_new_tokens: int, seed: int, shard_size: int, use_ray: bool, workers: int,
                     cpus_per_worker: float, gpus_per_worker: float, split: str, image_column: str,
-                    id_column: str | None, embed_images: bool, overwrite: bool, captioner_opt: tuple[str, ...]) -> None:
+                    id_column: str | None, data_parallel: int, embed_images: bool, overwrite: bool,
+                    captioner_opt: tuple[str, ...]) -> None:
     """Caption an image corpus (resumable by shards; --ray for many GPUs or nodes)."""
     opts = {}
     for item in captioner_opt:
@@ -521,7 +537,7 @@ def caption_command(captioner: str, images: str, out: str, prompt: str, n: int, 
             sampling=Sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed),
             shard_size=shard_size, use_ray=use_ray, workers=workers, cpus_per_worker=cpus_per_worker,
             gpus_per_worker=gpus_per_worker, split=split, image_column=image_column, id_column=id_column,
-            embed_images=embed_images, overwrite=overwrite, captioner_opts=opts,
+            embed_images=embed_images, overwrite=overwrite, data_parallel=data_parallel, captioner_opts=opts,
             log=lambda msg: click.echo(msg, err=True))
     except CorpusError as exc:
         raise click.ClickException(str(exc)) from None

@@ -165,3 +165,25 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tiny_vlm):
         caption_corpus(tiny_vlm, str(tmp_path / "missing"), str(tmp_path / "o"))
     with pytest.raises(CorpusError, match="--shard-size"):
         caption_corpus(tiny_vlm, str(empty), str(tmp_path / "o"), shard_size=0)
+
+
+def test_saved_dataset_input_with_ids_and_embedded_images(reference, tiny_vlm, images, tmp_path):
+    """A `save_to_disk` dataset captions like the same images in a folder; --embed-images keeps the bytes."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    files = sorted(images.rglob("img*.png"))
+    ds = datasets.Dataset.from_dict({"name": [f"ds-{p.stem}" for p in files],
+                                     "image": [str(p) for p in files]}).cast_column("image", datasets.Image())
+    ds.save_to_disk(str(tmp_path / "saved"))
+    out = tmp_path / "from-ds"
+    s = caption_corpus(tiny_vlm, str(tmp_path / "saved"), str(out), n=2, sampling=SAMPLING, shard_size=4,
+                       id_column="name", embed_images=True)
+    assert s["captioned"] == len(files) and s["unreadable"] == 0
+    got = read_captions(out)
+    by_name = {f"ds-{p.stem}": reference["captions"][p.relative_to(images).as_posix()] for p in files}
+    assert got == by_name
+    rows = [r for f in sorted((out / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert {r["image"]: r["image_bytes"] for r in rows} == {f"ds-{p.stem}": p.read_bytes() for p in files}
+    with pytest.raises(CorpusError, match="no column 'nope'"):
+        caption_corpus(tiny_vlm, str(tmp_path / "saved"), str(tmp_path / "x"), id_column="nope")

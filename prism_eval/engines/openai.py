@@ -296,8 +296,12 @@ class OpenAIJudge(HTTPEngine):
     """
 
     def __init__(self, model: str, base_url: str, *, tokenizer: str = "auto", top_logprobs: int = 20,
-                 **opts: Any) -> None:
-        super().__init__(model, base_url, **opts)
+                 concurrency: int = 16, timeout: float = 120.0, max_retries: int = 8, backoff: float = 0.5,
+                 max_backoff: float = 30.0, seed: int = 0, extra_body: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(model, base_url, concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                         backoff=backoff, max_backoff=max_backoff, seed=seed, extra_body=extra_body,
+                         headers=headers)
         self.spec = f"openai:{model}@{self.base_url}"
         self.tokenizer_mode = tokenizer
         self.top_logprobs = top_logprobs
@@ -538,8 +542,12 @@ class OpenAICaptioner(HTTPEngine):
     """
 
     def __init__(self, model: str, base_url: str, *, image_format: str = "png", max_pixels: int | None = None,
-                 **opts: Any) -> None:
-        super().__init__(model, base_url, **opts)
+                 concurrency: int = 16, timeout: float = 120.0, max_retries: int = 8, backoff: float = 0.5,
+                 max_backoff: float = 30.0, seed: int = 0, extra_body: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(model, base_url, concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                         backoff=backoff, max_backoff=max_backoff, seed=seed, extra_body=extra_body,
+                         headers=headers)
         self.spec = f"openai:{model}@{self.base_url}"
         self.image_format, self.max_pixels = image_format, max_pixels
 
