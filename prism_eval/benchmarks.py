@@ -154,24 +154,40 @@ def expand_names(names: list[str]) -> list[str]:
     return out
 
 
-def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | None = None) -> Benchmark:
-    """A benchmark by spec name (benchmarks/*.yaml), `lmms:<task>`, or path to a local JSONL file."""
+def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | None = None,
+                   compat: str | None = None) -> Benchmark:
+    """A benchmark by spec name (benchmarks/*.yaml or a user's YAML), `lmms:<task>`, or a local JSONL file.
+
+    `compat="caprl"` scores with CapRL's published metric quirks, to reproduce its numbers.
+    """
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and _specs() is not None:  # a user's own spec file
-        bench = _specs().load_spec_benchmark(str(path), limit=limit)
-        if metric:
-            bench.metric = metric
-        return bench
-    if path.suffix == ".jsonl" or path.is_file():
-        return load_jsonl_benchmark(path, limit=limit, metric=metric)
     specs = _specs()
+    if metric:
+        from prism_eval.core.metrics import MetricError, parse_metric
+        try:
+            parse_metric(metric)
+        except MetricError as exc:
+            raise BenchmarkError(f"--metric: {exc}") from None
     if name_or_path.startswith("lmms:"):
         from prism_eval import lmms_bridge
         return lmms_bridge.load_lmms_benchmark(name_or_path[5:], limit=limit)
-    if specs is not None and name_or_path in specs.list_specs():
-        bench = specs.load_spec_benchmark(name_or_path, limit=limit)
+    if path.suffix == ".jsonl" or (path.is_file() and path.suffix not in (".yaml", ".yml")):
+        return load_jsonl_benchmark(path, limit=limit, metric=metric)
+    if specs is not None and (path.suffix in (".yaml", ".yml") or name_or_path in specs.list_specs()):
+        bench = specs.load_spec_benchmark(name_or_path, limit=limit, compat=compat)
         if metric:
             bench.metric = metric
         return bench
     raise BenchmarkError(f"{name_or_path}: no such benchmark file or spec name "
                          "(see `prism-eval benchmarks` for the names)")
+
+
+def default_protocol(names: list[str]) -> str:
+    """The protocol a run uses when none is given: the suite's or spec's own, else caprl."""
+    specs = _specs()
+    if specs is not None:
+        for name in names:
+            protocol = specs.suite_protocol(name) if not Path(name).suffix else None
+            if protocol:
+                return protocol
+    return "caprl"

@@ -46,12 +46,18 @@ def run_options(f):
         click.option("--benchmark", "-b", "benchmarks", multiple=True,
                      help="Benchmark or suite name, lmms:<task>, or a local JSONL file. Repeatable. Default: the caprl suite."),
         click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True, help="Judge model spec."),
-        click.option("--protocol", "-p", type=click.Choice(sorted(PROTOCOLS)), default="caprl", show_default=True),
+        click.option("--protocol", "-p", type=click.Choice(sorted(PROTOCOLS)), default=None,
+                     help="Default: the suite's own (caprl-eval for the caprl suite, prism for prism), else caprl."),
+        click.option("--compat", type=click.Choice(["caprl"]), default=None,
+                     help="Score with CapRL's published metric quirks (to reproduce its numbers)."),
         click.option("--scoring", type=click.Choice(SCORING_MODES), default=None,
                      help="How the judge's answer is obtained (default: the protocol's)."),
         click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
                      help="argmax (decision accuracy), expected (probability of the right answer), "
                           "sampled (the papers' sampled procedure). Default: the protocol's."),
+        click.option("--option-norm", type=click.Choice(["pmi", "mean", "sum"]), default="pmi", show_default=True,
+                     help="option-loglik only: how option log-likelihoods are compared (pmi subtracts the "
+                          "caption-free log-likelihood; mean divides by tokens)."),
         click.option("--num-captions", "-n", type=click.IntRange(1), default=None, help="Captions per image."),
         click.option("--limit", type=click.IntRange(1), default=None, help="Questions per benchmark (first N)."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -66,6 +72,8 @@ def run_options(f):
                      help="Images per captioner call (and per store commit); lower it on out-of-memory."),
         click.option("--judge-batch", type=click.IntRange(1), default=256, show_default=True,
                      help="Judge requests per call (and per store commit); lower it on out-of-memory."),
+        click.option("--data-parallel", type=click.IntRange(1), default=1, show_default=True,
+                     help="Engine replicas, one process per GPU group (vLLM/transformers)."),
         click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code."),
         click.option("--store", type=click.Path(dir_okay=False), default=None,
                      help="Cache database (default: $PRISM_EVAL_CACHE/store.sqlite)."),
@@ -74,25 +82,28 @@ def run_options(f):
     return functools.reduce(lambda acc, d: d(acc), reversed(decorators), f)
 
 
-def execute_run(captioners, benchmarks, judge, protocol, scoring, estimator, num_captions, limit, seed,
+def execute_run(captioners, benchmarks, judge, protocol, compat, scoring, estimator, option_norm, num_captions, limit, seed,
                 permutations, metric, label_quirk, caption_max_tokens, caption_temperature, trust_remote_code,
-                store, out, title: str | None = None, caption_batch: int = 8, judge_batch: int = 256):
+                data_parallel, store, out, title: str | None = None, caption_batch: int = 8, judge_batch: int = 256):
     """Load benchmarks, run every captioner, print the leaderboard; returns the RunResults."""
-    from prism_eval.benchmarks import BenchmarkError, expand_names, load_benchmark
+    from prism_eval.benchmarks import BenchmarkError, default_protocol, expand_names, load_benchmark
     from prism_eval.core.resilience import FatalError
     from prism_eval.pipeline import Evaluator, RunOptions, slug
 
     if not captioners:
         raise click.UsageError("give at least one --captioner")
-    names = expand_names(list(benchmarks) or ["caprl"])
+    requested = list(benchmarks) or ["caprl"]
+    protocol = protocol or default_protocol(requested)
+    names = expand_names(requested)
     try:
-        loaded = [load_benchmark(name, limit=limit, metric=metric) for name in names]
+        loaded = [load_benchmark(name, limit=limit, metric=metric, compat=compat) for name in names]
     except (BenchmarkError, ValueError) as exc:
         raise click.ClickException(clean(exc)) from None
-    options = RunOptions(judge=judge, protocol=protocol, scoring=scoring, estimator=estimator,
+    options = RunOptions(judge=judge, protocol=protocol, compat=compat, scoring=scoring, estimator=estimator, option_norm=option_norm,
                          num_captions=num_captions, limit=limit, seed=seed, permutations=permutations,
                          label_quirk=label_quirk, caption_max_tokens=caption_max_tokens,
-                         caption_temperature=caption_temperature, trust_remote_code=trust_remote_code, store=store,
+                         caption_temperature=caption_temperature, trust_remote_code=trust_remote_code,
+                         data_parallel=data_parallel, store=store,
                          caption_batch=caption_batch, judge_batch=judge_batch)
     out = Path(out)
     results = []
@@ -193,7 +204,9 @@ def _register_optional() -> None:
                          ("prism_eval.bench", "bench"), ("prism_eval.corpus", "caption_command")):
         try:
             mod = __import__(module, fromlist=[attr])
-        except ImportError:
+        except ModuleNotFoundError as exc:  # an optional part that is not installed; real import bugs still raise
+            if exc.name != module:
+                raise
             continue
         command = getattr(mod, attr, None)
         if command is not None:

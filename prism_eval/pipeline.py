@@ -49,18 +49,21 @@ class RunOptions:
 
     judge: str = "builtin:smollm2-135m"
     protocol: str = "caprl"
+    compat: str | None = None  # "caprl": CapRL's published metric quirks (recorded; applied by the loader)
     scoring: str | None = None  # None: the protocol's default
     estimator: str | None = None  # None: the protocol's default (argmax for generate)
     num_captions: int | None = None  # None: the protocol's default
     limit: int | None = None
     seed: int = 0
     permutations: int = 1
+    option_norm: str = "pmi"  # option-loglik only: mean, sum, or pmi
     label_quirk: bool = False
     caption_temperature: float | None = None
     caption_max_tokens: int | None = None
     caption_batch: int = 8
     judge_batch: int = 256
     trust_remote_code: bool = False
+    data_parallel: int = 1  # engine replicas (one process per GPU group)
     store: str | None = None  # None: $PRISM_EVAL_CACHE/store.sqlite
 
     def resolved_protocol(self) -> Protocol:
@@ -84,6 +87,7 @@ class RunOptions:
         if scoring == "generate" and estimator == "expected":
             estimator = "argmax"
         return UtilityConfig(scoring=scoring, estimator=estimator, permutations=self.permutations,
+                             option_norm=self.option_norm,
                              seed=self.seed, answer_format=benchmark.answer_format,
                              default_metric=benchmark.metric, batch_size=self.judge_batch)
 
@@ -160,7 +164,7 @@ class Evaluator:
 
     def __init__(self, options: RunOptions, progress: Progress | None = None,
                  log: Callable[[str], None] = lambda _: None) -> None:
-        from prism_eval.engines.registry import load_judge
+        from prism_eval.engines.dp import data_parallel_judge
 
         self.options = options
         self.protocol = options.resolved_protocol()
@@ -169,7 +173,8 @@ class Evaluator:
         store_path = Path(options.store) if options.store else cache_root() / "store.sqlite"
         self.store = Store(store_path)
         judge_id = model_identity(options.judge)
-        self.judge = CachingJudge(Lazy(lambda: load_judge(options.judge), options.judge), self.store, judge_id)
+        self.judge = CachingJudge(Lazy(lambda: data_parallel_judge(options.judge, options.data_parallel),
+                                              options.judge), self.store, judge_id)
 
     # ---- stage 1 -------------------------------------------------------------
     def caption(self, captioner: Lazy, identity: dict[str, Any], samples: Sequence[Sample], n: int,
@@ -252,12 +257,13 @@ class Evaluator:
 
     # ---- one captioner, all benchmarks --------------------------------------------
     def run_captioner(self, spec: str, benchmarks: Sequence[Benchmark], out_dir: Path) -> RunResult:
-        from prism_eval.engines.registry import load_captioner
+        from prism_eval.engines.dp import data_parallel_captioner
 
         opts = self.options
         n = opts.num_captions or self.protocol.num_captions
         identity = model_identity(spec, trust_remote_code=opts.trust_remote_code or None)
-        captioner = Lazy(lambda: load_captioner(spec, trust_remote_code=opts.trust_remote_code), spec)
+        captioner = Lazy(lambda: data_parallel_captioner(spec, opts.data_parallel,
+                                                         trust_remote_code=opts.trust_remote_code), spec)
         judge_calls_before = self.judge.model_calls
         per_bench: dict[str, Any] = {}
         lines: list[str] = []

@@ -20,6 +20,9 @@ from prism_eval.core.records import Answer, JudgeRequest, Question, Sample, Samp
 from prism_eval.core.resilience import Failure, call_resilient
 
 
+OPTION_NORMS = ("mean", "sum", "pmi")
+
+
 @dataclass(frozen=True)
 class UtilityConfig:
     """How captions are scored.
@@ -38,6 +41,7 @@ class UtilityConfig:
     temperature: float | None = None
     answer_format: str = "short"
     default_metric: str = "exact_match"
+    option_norm: str = "mean"  # option-loglik: mean (per token), sum, or pmi (minus the caption-free log-lik)
     batch_size: int = 256
     max_retries: int = 2
 
@@ -49,6 +53,8 @@ class UtilityConfig:
         if self.scoring == "generate" and self.estimator == "expected":
             raise ValueError("the expected estimator needs a log-probability scoring mode "
                              "(letter-logprob or option-loglik), not generate")
+        if self.option_norm not in OPTION_NORMS:
+            raise ValueError(f"unknown option normalisation {self.option_norm!r}; choose one of {', '.join(OPTION_NORMS)}")
         if self.draws is not None and self.draws < 1:
             raise ValueError(f"draws must be at least 1, got {self.draws}")
         if self.permutations < 1:
@@ -91,6 +97,7 @@ class _Ask:
     shown: ShownOptions | None
     request: JudgeRequest
     continuations: tuple[str, ...] = ()
+    null_key: str = ""  # pmi: the caption-free request this ask is calibrated against
 
 
 def plan_questions(sample: Sample, config: UtilityConfig) -> list[tuple[Question, int]]:
@@ -221,6 +228,7 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
     temperature = protocol.judge_sampling.temperature if config.temperature is None else config.temperature
     asks = _plan(sets, protocol, config)
     results: list[Answer | None] = [None] * len(asks)
+    null_out: dict[str, list | Failure] = {}
 
     def finish(indices: list[int], outputs: list | Failure) -> None:
         for i, out in zip(indices, outputs if not isinstance(outputs, Failure) else [outputs] * len(indices)):
@@ -242,7 +250,15 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
                 return _answer(ask, out, None, 0.0, "unanswered")
             return _answer(ask, out, found.value, float(found.value == ask.shown.gold), "ok")
         if config.scoring == "option-loglik":
-            values = [s / max(n, 1) for s, n in out]
+            if config.option_norm == "pmi":
+                null = null_out.get(ask.null_key)
+                if isinstance(null, Failure):
+                    return _answer(ask, "", None, 0.0, "failed", null.error)
+                values = [s - ns for (s, _), (ns, _) in zip(out, null)]
+            elif config.option_norm == "sum":
+                values = [s for s, _ in out]
+            else:
+                values = [s / max(n, 1) for s, n in out]
         else:
             values = list(out)
         if len(values) != len(ask.shown.labels) or not _usable(values):
@@ -267,6 +283,8 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
                                                          [asks[i].shown.labels for i in idx]),
                        mcq_idx, finish, config.batch_size, config.max_retries)
     else:
+        if config.option_norm == "pmi":
+            _score_null_prompts(judge, protocol, asks, mcq_idx, null_out, config)
         call_resilient(lambda idx: judge.option_logliks([asks[i].request for i in idx],
                                                         [asks[i].continuations for i in idx]),
                        mcq_idx, finish, config.batch_size, config.max_retries)
@@ -278,6 +296,33 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
         assert answer is not None
         scores[ask.set_index][ask.caption_index].answers.append(answer)
     return scores
+
+
+def _score_null_prompts(judge, protocol: Protocol, asks: list[_Ask], indices: list[int],
+                        null_out: dict, config: UtilityConfig) -> None:
+    """PMI calibration: log-likelihood of each option with an empty caption, once per question and order.
+
+    Subtracting it removes what the judge would answer from the question alone
+    (Holtzman et al. 2021, "surface form competition"), which small judges need:
+    otherwise a long, fluent option such as "Can not answer based on the
+    caption" wins on its wording. The caption-free prompt is shared by every
+    caption, so it costs one extra pass per question, not per caption.
+    """
+    unique: dict[str, tuple] = {}
+    for i in indices:
+        ask = asks[i]
+        request, conts = protocol.option_request("", ask.question, ask.shown)
+        key = json.dumps([request.to_dict(), conts])
+        unique.setdefault(key, (request, conts))
+        ask.null_key = key
+    keys = list(unique)
+
+    def done(chunk: list[str], outputs) -> None:
+        for k, out in zip(chunk, outputs if not isinstance(outputs, Failure) else [outputs] * len(chunk)):
+            null_out[k] = out
+
+    call_resilient(lambda chunk: judge.option_logliks([unique[k][0] for k in chunk], [unique[k][1] for k in chunk]),
+                   keys, done, config.batch_size, config.max_retries)
 
 
 def caption_utilities(judge, protocol: Protocol, sets: Sequence[CaptionSet], config: UtilityConfig
