@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -17,12 +18,21 @@ console = Console(stderr=True)
 out_console = Console()
 DEFAULT_JUDGE = "builtin:smollm2-135m"
 EXIT_INCOMPLETE = 3
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
+_CONTROL = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # any other C0/C1 control (tab and newline stay)
+    r"|[\u202a-\u202e\u2066-\u2069]")  # bidirectional overrides that reorder what is shown
 
 
 def clean(text: object) -> str:
     """Model or file text made safe for a terminal: control sequences removed."""
     return _CONTROL.sub("", str(text))
+
+
+def shown(text: object) -> str:
+    """`clean` text for rich output, where '[link=...]' or '[blink]' in a name would be markup."""
+    return escape(clean(text))
 
 
 class RichProgress:
@@ -32,7 +42,7 @@ class RichProgress:
         self.progress = progress
 
     def start(self, name: str, total: int):
-        return self.progress.add_task(clean(name), total=max(total, 0))
+        return self.progress.add_task(shown(name), total=max(total, 0))
 
     def advance(self, task, n: int = 1) -> None:
         self.progress.advance(task, n)
@@ -123,7 +133,7 @@ def execute_run(captioners, benchmarks, judge, protocol, compat, scoring, estima
                 raise click.ClickException(f"{clean(spec)}: {clean(exc)}".splitlines()[0]) from None
     print_leaderboard(results, title)
     for r in results:
-        console.print(f"wrote {r.out_dir}/results.json and samples.jsonl "
+        console.print(f"wrote {shown(r.out_dir)}/results.json and samples.jsonl "
                       f"({r.caption_calls} captioner calls, {r.judge_calls} judge calls)")
     return results
 
@@ -133,14 +143,14 @@ def print_leaderboard(results, title: str | None = None) -> None:
         return
     benches = list(results[0].results["benchmarks"])
     first = results[0].results
-    table = Table(title=title or f"judge {clean(first['judge'])} · protocol {first['protocol']} · "
+    table = Table(title=title or f"judge {shown(first['judge'])} · protocol {first['protocol']} · "
                                  f"scoring {first['scoring']} · estimator {first['estimator']}")
     table.add_column("captioner")
     for b in benches:
-        table.add_column(clean(b), justify="right")
+        table.add_column(shown(b), justify="right")
     table.add_column("average", justify="right")
     for r in sorted(results, key=lambda r: -(r.results["average"] or -1)):
-        row = [clean(r.captioner)]
+        row = [shown(r.captioner)]
         for b in benches:
             s = r.results["benchmarks"][b]
             cell = "—" if s["score"] is None else f"{s['score']:.1f}"
