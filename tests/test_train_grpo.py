@@ -34,7 +34,7 @@ def run(tmp_path_factory, tiny_qwen_vl_dir, tiny_lm_dir, builtin_judge):
         data=DataConfig(source=str(demo.benchmark), limit=2, image_size=56),
         grpo=GRPOSettings(num_generations=2, per_device_train_batch_size=4, gradient_accumulation_steps=1,
                           max_completion_length=16, max_steps=STEPS, learning_rate=5e-3, warmup_steps=0,
-                          gradient_checkpointing=False, save_steps=0, logging_steps=1),
+                          gradient_checkpointing=False, save_steps=2, logging_steps=1),
         reward=RewardConfig(judge="builtin:smollm2-135m", questions_per_caption=2, seed=REWARD_SEED),
         eval=EvalSettings(benchmarks=(str(demo.benchmark),), steps=STEPS, limit=3, judge=f"hf:{tiny_lm_dir}",
                           batch_size=4),
@@ -110,6 +110,15 @@ def test_checkpoint_is_loaded_by_the_evaluator(run, tiny_qwen_vl_dir, tiny_lm_di
     assert summary["n"] == 3 and summary["failed"] == 0
     lines = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert lines and all(isinstance(x["caption"], str) and x["caption"] for x in lines)
+    from PIL import Image
+
+    from prism_eval.core.records import Sampling
+    from prism_eval.engines.registry import load_captioner
+
+    mid = load_captioner(f"hf:{out / 'checkpoint-2'}")  # intermediate checkpoints load the same way
+    texts = mid.caption([[Image.new("RGB", (56, 56), "red")]], ["Describe."], 1, Sampling(max_new_tokens=4))
+    assert len(texts) == 1 and isinstance(texts[0][0], str)
+    assert {"preprocessor_config.json", "tokenizer.json", "chat_template.jinja"} <= {p.name for p in out.iterdir()}
     saved = json.loads((out / "caprl_train_config.json").read_text())
     assert saved["grpo"]["num_generations"] == 2 and saved["reward"]["questions_per_caption"] == 2
 
@@ -129,3 +138,16 @@ def test_evaluation_during_training_is_logged_next_to_the_reward(run):
     assert [json.loads(x)["step"] for x in lines] == [0, STEPS]
     assert json.loads(lines[1])["reward"] == pytest.approx(
         last[0]["reward"])  # the same step's reward
+
+
+def test_policy_sees_the_evaluators_caption_prompt(run, tiny_qwen_vl_dir):
+    from PIL import Image
+    from trl.data_utils import prepare_multimodal_messages
+
+    from prism_eval.engines.registry import load_captioner
+
+    row = run["built"].dataset[0]
+    messages = prepare_multimodal_messages(row["prompt"], images=[Image.new("RGB", (56, 56))])
+    trained_on = run["built"].processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    evaluator = load_captioner(f"hf:{tiny_qwen_vl_dir}").render(1, get_protocol("caprl").caption_prompt)
+    assert trained_on == evaluator
