@@ -54,7 +54,7 @@ HELP = {
     "eval_limit": "questions per benchmark",
     "eval_temperature": "caption temperature for evaluation; unset: the protocol's",
     "eval_max_new_tokens": "caption tokens for evaluation; unset: --max-completion-length",
-    "vlm": "VLM spec (hf:, vllm:, openai:<model>@<url>; file:<outputs.jsonl> re-parses saved outputs)",
+    "vlm": "VLM spec (hf:, vllm:, openai:<model>@<url>; file:<outputs.jsonl> re-parses saved outputs in generate)",
     "rounds": "times each question is asked (options reshuffled each time)",
     "image_threshold": "keep when accuracy with the image is above this",
     "text_threshold": "keep when text-only accuracy is below this",

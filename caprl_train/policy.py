@@ -39,7 +39,11 @@ def load_processor(model: str, trust_remote_code: bool = False, revision: str | 
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if revision:
         kw["revision"] = revision
-    processor = load_vlm_processor(model, **kw)
+    try:
+        processor = load_vlm_processor(model, **kw)
+    except (OSError, ValueError, ImportError, KeyError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{model}: cannot load the policy's processor: {first}") from None
     tok = getattr(processor, "tokenizer", None)
     if tok is None:
         raise ValueError(f"{model}: the processor has no tokenizer; caprl-train needs an image-text-to-text model")

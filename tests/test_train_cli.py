@@ -82,3 +82,16 @@ def test_lora_training_through_the_cli_saves_a_merged_policy(tmp_path, tiny_qwen
     texts = captioner.caption([[Image.new("RGB", (48, 48), "red")]], ["Please describe this image in detail."], 1,
                               Sampling(max_new_tokens=6))
     assert len(texts) == 1 and isinstance(texts[0][0], str)
+
+
+def test_a_missing_policy_is_a_one_line_error(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "0.png")
+    (tmp_path / "qa.jsonl").write_text(json.dumps({"id": "q", "image": "0.png", "question": "Q?",
+                                                   "options": ["a", "b"], "answer": "A"}) + "\n")
+    res = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "qa.jsonl"), "--model", str(tmp_path / "none"),
+                                    "--output-dir", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert res.output.startswith(f"Error: {tmp_path / 'none'}: cannot load the policy's processor: ")
+    assert res.output.count("\n") == 1
