@@ -26,8 +26,10 @@ _CONTROL = re.compile(
 
 
 def clean(text: object) -> str:
-    """Model or file text made safe for a terminal: control sequences removed."""
-    return _CONTROL.sub("", str(text))
+    """Model or file text made safe for a terminal: control sequences removed, API keys redacted."""
+    from prism_eval.core.resilience import redact_secrets
+
+    return _CONTROL.sub("", redact_secrets(str(text)))
 
 
 def shown(text: object) -> str:

@@ -6,6 +6,8 @@ own is reported as a Failure, never silently dropped.
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
@@ -15,6 +17,27 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Failure:
     error: str
+
+
+_SECRET_NAME = re.compile(r"API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the value of every secret-looking environment variable replaced by '***'.
+
+    Error messages come from engines and servers (a server may echo the key it
+    rejected) and end up in samples.jsonl, reports and the terminal, where a key
+    must never appear.
+    """
+    for name, value in os.environ.items():
+        if len(value) >= 8 and value in text and _SECRET_NAME.search(name):
+            text = text.replace(value, "***")
+    return text
+
+
+def describe(exc: BaseException, limit: int = 500) -> str:
+    """One line naming an exception, secrets redacted before it is cut to `limit` characters."""
+    return redact_secrets(f"{type(exc).__name__}: {exc}").splitlines()[0][:limit]
 
 
 class FatalError(Exception):
@@ -56,7 +79,7 @@ def _call_chunk(fn, chunk: list, done, max_retries: int) -> None:
         except (KeyboardInterrupt, FatalError):
             raise
         except Exception as exc:  # noqa: BLE001 - any model-call failure is recorded, not raised
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            error = describe(exc)
             if attempt < max_retries:
                 RETRY_LOG.retries += 1
             if len(chunk) > 1:
