@@ -283,7 +283,8 @@ class Evaluator:
                 len(cs.captions) * (config.permutations * len(cs.sample.questions)) for cs in sets) or total)
             scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                         on_progress=lambda k: self.progress.advance(task, k))
-            summary, sample_lines = aggregate(bench, samples, captions, sets, scored, spec, out_dir, config)
+            summary, sample_lines = aggregate(bench, samples, captions, sets, scored, spec, out_dir, config,
+                                              prompts or {})
             per_bench[bench.name] = summary
             lines.extend(sample_lines)
         scores = [b["score"] for b in per_bench.values() if b["score"] is not None]
@@ -315,7 +316,8 @@ class Evaluator:
 
 def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, Caption],
               sets: Sequence[CaptionSet], scored: Sequence[Sequence[CaptionScore]], captioner: str,
-              out_dir: Path, config: UtilityConfig) -> tuple[dict[str, Any], list[str]]:
+              out_dir: Path, config: UtilityConfig, prompts: dict[str, str] | None = None
+              ) -> tuple[dict[str, Any], list[str]]:
     """Per-question results, the benchmark summary and the samples.jsonl lines."""
     by_sample = {cs.sample.id: row for cs, row in zip(sets, scored)}
     q_scores, q_best, q_clusters, q_cats = [], [], [], []
@@ -345,7 +347,8 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
                     per_caption.append(sum(ok) / len(ok))
                 unanswered += sum(a.status == "unanswered" for a in answers)
                 for a in answers:
-                    lines.append(_line(bench, captioner, s, q, thumb, c, a, config=config))
+                    lines.append(_line(bench, captioner, s, q, thumb, c, a, config=config,
+                                   caption_prompt=(prompts or {}).get(s.id)))
             # A question with any failed judge call is failed as a whole: scoring it on the
             # asks that happened to succeed would hide the failure inside the score.
             if partly_failed or not per_caption:
@@ -388,7 +391,8 @@ def _thumbnail(sample: Sample, folder: Path) -> str | None:
 
 
 def _line(bench: Benchmark, captioner: str, s: Sample, q: Question, thumb: str | None, c: CaptionScore | None,
-          a, status: str | None = None, error: str | None = None, config: UtilityConfig | None = None) -> str:
+          a, status: str | None = None, error: str | None = None, config: UtilityConfig | None = None,
+          caption_prompt: str | None = None) -> str:
     options = None
     if q.options is not None:
         if a is not None and a.letters:
@@ -401,6 +405,7 @@ def _line(bench: Benchmark, captioner: str, s: Sample, q: Question, thumb: str |
         "captioner": captioner, "benchmark": bench.name, "sample_id": s.id, "question_id": q.id,
         "category": q.category, "image": s.image_key, "thumb": thumb,
         "caption_index": c.caption_index if c else None, "caption": c.caption if c else None,
+        "caption_prompt": caption_prompt,
         "caption_tokens": len(c.caption.split()) if c else None, "draw": a.draw if a else 0,
         "question": q.text, "options": options, "gold": a.gold if a else q.answer,
         "raw": a.raw if a else "", "extracted": a.extracted if a else None,
