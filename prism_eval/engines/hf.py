@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import os
 import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from prism_eval.core.chat import render_chatml
 from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError
 from prism_eval.engines.prefix import ForwardStats, PrefixConfig, PrefixScorer
 from prism_eval.engines.sampling import SeededSampler, row_seed
@@ -189,30 +188,11 @@ class HFJudge:
     # -- rendering
 
     def render(self, request: JudgeRequest) -> str:
-        """The exact prompt text the model sees, ending with the prefill."""
-        if request.chat_format == "chatml":
-            return render_chatml(request)
-        if request.chat_format != "model":
-            raise ValueError(f"JudgeRequest.chat_format {request.chat_format!r}: use 'chatml' or 'model'")
-        messages = [{"role": r, "content": c} for r, c in request.messages]
-        if not getattr(self.tokenizer, "chat_template", None):
-            # Base models have no chat template: plain turns, then the prefill.
-            text = "\n\n".join(c for _, c in request.messages)
-            return f"{text}\n\n{request.prefill}" if request.prefill else f"{text}\n\n"
-        if request.prefill:
-            messages.append({"role": "assistant", "content": request.prefill})
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The exact prompt text the model sees, ending with the prefill (judge_inputs, shared by all engines)."""
+        return ji.prompt_text(request, self.tokenizer)
 
     def encode_prompt(self, request: JudgeRequest) -> list[int]:
-        text = self.render(request)
-        # Literal ChatML is sent as a raw prompt (specials added as vLLM would);
-        # a chat-template rendering already contains any BOS it wants.
-        add_special = request.chat_format == "chatml" or not getattr(self.tokenizer, "chat_template", None)
-        ids = self.tokenizer(text, add_special_tokens=add_special)["input_ids"]
-        if not ids:
-            raise ValueError("judge request renders to an empty prompt")
-        return list(ids)
+        return ji.prompt_ids(self.tokenizer, request)
 
     # -- generate
 
@@ -249,14 +229,7 @@ class HFJudge:
     def letter_token_ids(self, letter: str) -> tuple[int, ...]:
         """Single-token spellings of an option letter ("C" and " C" where both exist)."""
         if letter not in self._letter_ids:
-            found = []
-            for variant in (letter, " " + letter):
-                ids = self.tokenizer.encode(variant, add_special_tokens=False)
-                if len(ids) == 1 and ids[0] not in found:
-                    found.append(ids[0])
-            if not found:
-                raise EngineError(f"{self.spec}: option letter {letter!r} is not a single token in this tokenizer")
-            self._letter_ids[letter] = tuple(found)
+            self._letter_ids[letter] = tuple(ji.letter_token_ids(self.tokenizer, letter))
         return self._letter_ids[letter]
 
     def letter_logprobs(self, requests: Sequence[JudgeRequest],
@@ -279,7 +252,7 @@ class HFJudge:
         out = []
         for res, span in zip(scored, spans):
             row = res[0]
-            out.append([_logsumexp(row[a:b]) for a, b in span])
+            out.append([ji.logsumexp(row[a:b]) for a, b in span])
         return out
 
     def option_logliks(self, requests: Sequence[JudgeRequest],
@@ -292,7 +265,7 @@ class HFJudge:
             shape.append(len(conts))
             for cont in conts:
                 # Prompt and continuation are tokenized separately and concatenated (lm-eval-harness style).
-                cids = self.tokenizer.encode(cont, add_special_tokens=False)
+                cids = ji.continuation_ids(self.tokenizer, cont)
                 seqs.append(prompt + cids)
                 reads.append([(len(prompt) - 1 + j, (t,)) for j, t in enumerate(cids)])
         scored = self.scorer.score(seqs, reads)
@@ -304,13 +277,6 @@ class HFJudge:
             out.append(row)
             k += n
         return out
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    m = max(values)
-    if m == float("-inf"):
-        return m
-    return m + math.log(sum(math.exp(v - m) for v in values))
 
 
 # -- captioner ---------------------------------------------------------------------------

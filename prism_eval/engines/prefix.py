@@ -129,6 +129,44 @@ def _chunks(order: list[int], seqs: Sequence[Sequence[int]], budget: int) -> lis
     return out
 
 
+def _buffer_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class BufferLayer(DynamicLayer):
+        """A full-attention cache layer over preallocated storage; updates write in place."""
+
+        def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int):
+            super().__init__()
+            self.keys, self.values = keys, values
+            self.filled = filled
+            self.is_initialized = True
+            self.device, self.dtype = keys.device, keys.dtype
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            end = self.filled + key_states.shape[-2]
+            if end > self.keys.shape[-2]:
+                raise EngineError("shared-prefix cache overflow (more tokens than allocated)")
+            self.keys[..., self.filled:end, :] = key_states
+            self.values[..., self.filled:end, :] = value_states
+            self.filled = end
+            return self.keys[..., :end, :], self.values[..., :end, :]
+
+        def get_seq_length(self) -> int:
+            return self.filled
+
+    return BufferLayer
+
+
+def _BufferLayer(keys: torch.Tensor, values: torch.Tensor, filled: int):
+    global _BUFFER_LAYER
+    if _BUFFER_LAYER is None:
+        _BUFFER_LAYER = _buffer_layer_class()
+    return _BUFFER_LAYER(keys, values, filled)
+
+
+_BUFFER_LAYER = None
+
+
 class PrefixScorer:
     """Runs a causal LM over read requests with shared-prefix KV reuse."""
 
@@ -137,6 +175,12 @@ class PrefixScorer:
         self.config = config
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        if config.share_prefix:
+            text_cfg = model.config.get_text_config()
+            kinds = set(getattr(text_cfg, "layer_types", None) or ["full_attention"])
+            if kinds != {"full_attention"}:
+                raise EngineError(f"shared-prefix scoring supports full-attention layers only (this model has "
+                                  f"{', '.join(sorted(kinds))}); load the judge with share_prefix=False")
         self.stats = ForwardStats()
 
     def score(self, seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]]) -> list[list[list[float]]]:
@@ -221,7 +265,7 @@ class PrefixScorer:
             pos[r, :] = n.start
             pos[r, s_max - s:] = torch.arange(n.start, n.start + s)
         need_kv = any(n.children for n in batch)
-        cache = self._prefix_cache(batch, a_max) if a_max > 0 else None
+        cache = self._prefix_cache(batch, a_max, s_max) if a_max > 0 else None
         if cache is None and need_kv:
             from transformers import DynamicCache
 
@@ -254,8 +298,13 @@ class PrefixScorer:
         for k, (i, j, cands) in enumerate(owners):
             results[i][j] = logp[k, list(cands)].tolist() if cands else []
 
-    def _prefix_cache(self, batch: list[_Node], a_max: int):
-        """A cache holding each row's ancestor segments, right-aligned in a_max slots."""
+    def _prefix_cache(self, batch: list[_Node], a_max: int, s_max: int):
+        """A cache holding each row's ancestor segments, right-aligned in a_max slots.
+
+        Its storage is allocated once at full length (a_max + s_max) and the new
+        tokens' keys/values are written in place, so the prefix is copied once
+        per row and never re-concatenated.
+        """
         from transformers import DynamicCache
 
         paths = []
@@ -267,21 +316,27 @@ class PrefixScorer:
                 a = a.parent
             paths.append(chain[::-1])
         ref = next(p for path in paths for p in path)
-        n_layers = len(ref.kv)
-        data = []
-        for layer in range(n_layers):
+        cache = DynamicCache(config=self.model.config)
+        if len(cache.layers) != len(ref.kv):
+            cache = DynamicCache()
+        layers = []
+        for layer in range(len(ref.kv)):
             k0, v0 = ref.kv[layer]
-            keys = k0.new_zeros((len(batch), k0.shape[0], a_max, k0.shape[2]))
-            values = v0.new_zeros((len(batch), v0.shape[0], a_max, v0.shape[2]))
+            keys = k0.new_empty((len(batch), k0.shape[0], a_max + s_max, k0.shape[2]))
+            values = v0.new_empty((len(batch), v0.shape[0], a_max + s_max, v0.shape[2]))
             for r, (n, path) in enumerate(zip(batch, paths)):
                 off = a_max - n.start
+                if off:  # masked slots must still hold finite numbers (0 x NaN is NaN)
+                    keys[r, :, :off] = 0
+                    values[r, :, :off] = 0
                 for a in path:
                     k, v = a.kv[layer]
                     keys[r, :, off:off + k.shape[1]] = k
                     values[r, :, off:off + v.shape[1]] = v
                     off += k.shape[1]
-            data.append((keys, values))
-        return DynamicCache(ddp_cache_data=data, config=self.model.config)
+            layers.append(_BufferLayer(keys, values, a_max))
+        cache.layers = layers
+        return cache
 
     def _store_kv(self, batch: list[_Node], cache: Any, total: int) -> None:
         if cache is None or not hasattr(cache, "layers"):
@@ -289,7 +344,7 @@ class PrefixScorer:
                               "this model returned none (disable prefix sharing)")
         layers = cache.layers
         for layer in layers:
-            if layer.keys is None or layer.keys.shape[-2] != total:
+            if layer.keys is None or layer.get_seq_length() != total:
                 raise EngineError("shared-prefix scoring needs a full (non-sliding, non-recurrent) cache in every "
                                   "layer; disable prefix sharing for this model")
         for r, n in enumerate(batch):
