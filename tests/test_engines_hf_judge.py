@@ -153,3 +153,15 @@ def test_hf_judge_spec_loads_a_local_folder(tiny_lm_dir):
     assert judge.spec == f"hf:{tiny_lm_dir}" and judge.batch_size == 4  # max_pixels: generic, ignored
     with pytest.raises(ValueError, match="unknown option"):
         load_judge(f"hf:{tiny_lm_dir}", batch_sise=4)
+
+
+def test_engines_leave_autograd_alone(tiny_lm_dir, tiny_llava_dir):
+    # The trainer scores rewards with a judge in the same process as its backward passes.
+    import torch
+
+    from prism_eval.engines.hf import HFCaptioner, HFJudge
+
+    judge = HFJudge(str(tiny_lm_dir))
+    judge.letter_logprobs([_req("q")], [["A", "B"]])
+    HFCaptioner(str(tiny_llava_dir))
+    assert torch.is_grad_enabled()

@@ -132,7 +132,6 @@ class HFJudge:
                  device: str | None = None, batch_size: int = 32, token_budget: int = 2048,
                  cache_token_budget: int = 16384, share_prefix: bool = True, min_shared_tokens: int = 16,
                  gguf_file: str | None = None, trust_remote_code: bool = False, revision: str | None = None):
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.path = path_or_hub_id
@@ -154,7 +153,6 @@ class HFJudge:
         except (OSError, ValueError, ImportError, KeyError) as err:
             raise _load_error(self.spec, err) from err
         self.model.to(self.device).eval()
-        torch.set_grad_enabled(False)
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
@@ -338,7 +336,6 @@ class HFCaptioner:
     def __init__(self, path_or_hub_id: str, *, spec: str | None = None, dtype: str | None = "auto",
                  device: str | None = None, batch_size: int = 8, trust_remote_code: bool = False,
                  max_pixels: int | None = None, revision: str | None = None):
-        import torch
         from transformers import AutoModelForImageTextToText
 
         self.path = path_or_hub_id
@@ -358,7 +355,6 @@ class HFCaptioner:
         except (OSError, ValueError, ImportError, KeyError) as err:
             raise _load_error(self.spec, err) from err
         self.model.to(self.device).eval()
-        torch.set_grad_enabled(False)
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if self.tokenizer is None:
             raise EngineError(f"{self.spec}: the processor has no tokenizer")
