@@ -93,6 +93,20 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
+def _load_reason(exc: BaseException, spec: str) -> str:
+    """The first line of a load error, without the spec and 'cannot load' the engine may have put first."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for prefix in (f"{spec}: ", "cannot load model: ", "cannot load: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if type(exc).__name__ != "EngineError":  # the engines' own errors already say what went wrong
+        text = f"{type(exc).__name__}: {text}"
+    chain = f"{exc} {exc.__cause__ or ''}"
+    if "trust_remote_code" in chain and "--trust-remote-code" not in text:
+        text = text[:450] + " (the model ships its own code: pass --trust-remote-code only if you trust it)"
+    return text[:600]
+
+
 class Lazy:
     """Build an engine only when a cache miss needs it (a fully cached rerun loads no model).
 
@@ -110,7 +124,7 @@ class Lazy:
             except FatalError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
-                raise EngineLoadError(f"{self.spec}: cannot load: {_reason(exc)}") from exc
+                raise EngineLoadError(f"{self.spec}: cannot load: {_load_reason(exc, self.spec)}") from exc
         return self._obj
 
     @property
