@@ -210,3 +210,26 @@ def test_captioner_faults_split_the_batch_and_flag_only_the_broken_image(tmp_pat
     assert sum(o == "ok" for _, o in faulty.batches) == 5
     # captioning gets one retry: the broken image was tried twice alone
     assert sum(o == "error" for _, o in faulty.batches) == 2
+
+
+def test_a_failed_prism_query_instruction_flags_its_item(tmp_path, monkeypatch, tiny_judge):
+    """prism-query: the judge writes what to describe for each question; if that call fails, the item
+    is failed, not silently captioned with the generic prompt."""
+    root = tmp_path / "b"
+    (root / "img").mkdir(parents=True)
+    Image.new("RGB", (32, 32), "red").save(root / "img" / "0.png")
+    rows = [{"id": "ok", "image": "img/0.png", "question": "What colour is the picture?",
+             "options": ["red", "blue"], "answer": "A"},
+            {"id": "bad", "image": "img/0.png", "question": f"What shape is drawn? {ALWAYS}",
+             "options": ["circle", "square"], "answer": "B"}]
+    bench = root / "bench.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    result = run(["--benchmark", str(bench), "--captioner", "none", "--protocol", "prism-query",
+                  "--store", str(tmp_path / "s.sqlite"), "--out", str(out)], monkeypatch,
+                 judge=FaultyJudge(tiny_judge))
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    got = samples(out)
+    assert got["ok"]["status"] != "failed"
+    assert got["bad"]["status"] == "failed" and "query-specific instruction" in got["bad"]["error"]
+    assert json.loads((out / "results.json").read_text())["benchmarks"]["bench"]["failed"] == 1
