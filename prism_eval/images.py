@@ -67,6 +67,9 @@ def check_image_bytes(data: bytes, name: str) -> None:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"image {name!r} is too large to decode safely ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"image {name!r} cannot be decoded: not an image format PIL can read "
+                         f"({len(data)} bytes)") from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for corrupt data
         raise ImageError(f"image {name!r} cannot be decoded: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
