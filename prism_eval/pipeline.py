@@ -384,7 +384,7 @@ def _thumbnail(sample: Sample, folder: Path) -> str | None:
             data = thumbnail_jpeg(ref)
         except (ImageError, OSError):
             return None
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several runs may share a thumbs folder
         tmp.write_bytes(data)
         os.replace(tmp, path)
     return f"thumbs/{path.name}"
