@@ -67,7 +67,7 @@ def run_options(f):
         click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
                      help="argmax (decision accuracy), expected (probability of the right answer), "
                           "sampled (the papers' sampled procedure). Default: the protocol's."),
-        click.option("--option-norm", type=click.Choice(["pmi", "mean", "sum"]), default="pmi", show_default=True,
+        click.option("--option-norm", type=click.Choice(["mean", "sum", "pmi"]), default="mean", show_default=True,
                      help="option-loglik only: how option log-likelihoods are compared (pmi subtracts the "
                           "caption-free log-likelihood; mean divides by tokens)."),
         click.option("--num-captions", "-n", type=click.IntRange(1), default=None, help="Captions per image."),

@@ -33,7 +33,7 @@ def run_demo(out: Path, *, judge: str, scoring: str, seed: int, store: str | Non
                   f"file:{captions / 'wrong.jsonl'}", "none", f"hf:{tiny}"]
     console.print(f"demo benchmark: {data_dir / 'demo.jsonl'}; judge {judge}; scoring {scoring}")
     results = execute(captioners=captioners, benchmarks=[str(data_dir / "demo.jsonl")], judge=judge,
-                      protocol="caprl", compat=None, scoring=scoring, estimator=estimator, option_norm="pmi", num_captions=1, limit=None, seed=seed,
+                      protocol="caprl", compat=None, scoring=scoring, estimator=estimator, option_norm="mean", num_captions=1, limit=None, seed=seed,
                       permutations=1, metric=None, label_quirk=False, caption_max_tokens=48,
                       caption_temperature=0.0, trust_remote_code=False, data_parallel=1,
                       store=store or str(out / "store.sqlite"), out=str(out / "runs"),

@@ -56,7 +56,7 @@ class RunOptions:
     limit: int | None = None
     seed: int = 0
     permutations: int = 1
-    option_norm: str = "pmi"  # option-loglik only: mean, sum, or pmi
+    option_norm: str = "mean"  # option-loglik only: mean, sum, or pmi
     label_quirk: bool = False
     caption_temperature: float | None = None
     caption_max_tokens: int | None = None

@@ -194,7 +194,11 @@ def _decide(ask: _Ask, values: Sequence[float], config: UtilityConfig, temperatu
     gold_pos = ask.shown.labels.index(ask.shown.gold)
     argmax = max(range(len(values)), key=lambda i: values[i])
     if config.estimator == "argmax":
-        return argmax, float(argmax == gold_pos), _softmax(values, max(temperature, 1e-6))
+        # Exact ties (e.g. PMI with an empty caption: every option scores 0) are split evenly rather
+        # than broken by position, so a judge with no preference scores chance, not a position's luck.
+        ties = [i for i, v in enumerate(values) if v >= values[argmax] - 1e-9]
+        score = float(gold_pos in ties) / len(ties)
+        return argmax, score, _softmax(values, max(temperature, 1e-6))
     probs = _softmax(values, temperature)
     if config.estimator == "expected":
         return argmax, probs[gold_pos], probs
