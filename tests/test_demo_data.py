@@ -102,6 +102,15 @@ def option_type(text: str) -> str:
     return "colour" if text in colours else "word"
 
 
+def test_distractors_are_mostly_absent_from_the_scene(captions: dict[str, dict[str, str]],
+                                                     questions: list[dict]) -> None:
+    """Like colours not in the picture: only the true option is named by the reference caption,
+    except where the question is about relations between named things (corners, bar labels)."""
+    only_truth = sum(sum(mentions(captions["reference"][q["image"]], o) for o in q["options"]) == 1
+                     for q in questions)
+    assert only_truth >= 0.6 * len(questions)
+
+
 def test_distractors_share_the_answer_type(questions: list[dict]) -> None:
     for q in questions:
         assert len({option_type(o) for o in q["options"]}) == 1, q
@@ -151,8 +160,9 @@ def test_wrong_captions_state_a_wrong_option(captions: dict[str, dict[str, str]]
         assert mentions(wrong_text, m["wrong"]), (q["id"], m["wrong"])
         if m["entity"]:  # e.g. "which bar is highest": every bar label is named in any caption
             n_entity += 1
-        else:
+        else:  # each caption points at one option only: the true one or the wrong one
             assert not mentions(wrong_text, correct), (q["id"], correct, wrong_text)
+            assert not mentions(captions["reference"][q["image"]], m["wrong"]), (q["id"], m["wrong"])
     assert n_entity <= len(questions) // 4
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prism_eval.demo.model import QuestionSpec, Scene
+from prism_eval.demo.model import QuestionSpec, Scene, mentions
 from prism_eval.demo.scenes import make_scenes
 
 LETTERS = "ABCD"
@@ -37,14 +37,24 @@ class DemoData:
         return len(self.images)
 
 
-def _options(q: QuestionSpec, scene: Scene, position: int, rng: random.Random) -> list[str]:
-    """Four options: the true value at `position`, the wrong caption's value, two more."""
+def _options(q: QuestionSpec, scene: Scene, reference: str, position: int,
+             rng: random.Random) -> list[str]:
+    """Four options: the true value at `position`, the wrong caption's value, two more.
+
+    The two more are values the scene does not show where the pool allows (as in
+    most MCQ benchmarks, e.g. a colour absent from the picture); otherwise other
+    values of the scene (the corners, the bar labels).
+    """
     truth, wrong = scene.facts[q.fact], scene.wrong[q.fact]
     taken = {truth.lower(), wrong.lower()}
     rest = sorted({p for p in q.pool if p.lower() not in taken}, key=q.pool.index)
     if len(rest) < 2:
         raise RuntimeError(f"demo scene {scene.name}: too few distractors for {q.text!r}")
-    others = [wrong, *rng.sample(rest, 2)]
+    absent = [p for p in rest if not mentions(reference, p)]
+    shown = [p for p in rest if mentions(reference, p)]
+    picked = rng.sample(absent, min(2, len(absent)))
+    picked += rng.sample(shown, 2 - len(picked))
+    others = [wrong, *picked]
     rng.shuffle(others)
     others.insert(position, truth)
     return others
@@ -74,10 +84,11 @@ def build_demo(out_dir: Path | str, seed: int = 0) -> DemoData:
         path = root / key
         scene.kind.draw(scene.layout, scene.facts).save(path, format="PNG")
         images.append(path)
+        reference = scene.caption("reference")
         for j, q in enumerate(scene.questions):
             pos = positions[len(questions)]
             questions.append({"id": f"{scene.name}_q{j}", "image": key, "question": q.text,
-                              "options": _options(q, scene, pos, rng), "answer": LETTERS[pos],
+                              "options": _options(q, scene, reference, pos, rng), "answer": LETTERS[pos],
                               "category": scene.category})
         for kind in CAPTION_KINDS:
             captions[kind].append({"image": key, "caption": scene.caption(kind)})

@@ -120,21 +120,18 @@ class ChartKind:
 
     def caption(self, layout: dict[str, Any], facts: Facts, stated: set[str]) -> str:
         labels = layout["labels"]
-        head = f'A bar chart titled "{facts["title"]}"' if "title" in stated else "A bar chart"
-        if "axis" in stated:
-            head += f" has a vertical axis that shows {facts['axis']}"
-        else:
-            head += " has a vertical axis"
-        bars = [f"{lab} at {facts[f'value.{lab}']}" if f"value.{lab}" in stated else lab
-                for lab in labels]
         plural = "cities" if layout["theme"] == "city" else layout["theme"] + "s"
-        out = [head + ", marked from 0 to 100.",
-               f"It has {NUMBER_WORDS[len(labels)]} bars, one for each of the {plural} named along"
-               f" the horizontal axis: {join_words(bars)}."]
-        if "max" in stated and "min" in stated:
-            out.append(f"The highest bar is {facts['max']} and the lowest bar is {facts['min']}.")
-        elif "max" in stated:
-            out.append(f"The highest bar is {facts['max']}.")
-        elif "min" in stated:
-            out.append(f"The lowest bar is {facts['min']}.")
+        out = [f"A bar chart with {NUMBER_WORDS[len(labels)]} bars, one for each of the {plural} named"
+               f" along the horizontal axis: {join_words(labels)}."]
+        if "title" in stated:
+            out.append(f"The title of the bar chart is {facts['title']}.")
+        if "axis" in stated:
+            out.append(f"The vertical axis of the chart shows {facts['axis']}, from 0 to 100.")
+        for lab in labels:
+            if f"value.{lab}" in stated:
+                out.append(f"The bar for {lab} shows {facts[f'value.{lab}']}.")
+        if "max" in stated:
+            out.append(f"The {layout['theme']} with the highest bar is {facts['max']}.")
+        if "min" in stated:
+            out.append(f"The {layout['theme']} with the lowest bar is {facts['min']}.")
         return " ".join(out)

@@ -10,10 +10,11 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from prism_eval.demo import draw
-from prism_eval.demo.model import Facts, QuestionSpec, a_an, ask
+from prism_eval.demo.model import Facts, QuestionSpec, ask
 
 SKIES = {"blue": (135, 195, 235), "orange": (245, 165, 90), "pink": (245, 180, 205),
-         "grey": (170, 172, 178), "purple": (150, 125, 195)}
+         "grey": (170, 172, 178), "purple": (150, 125, 195), "black": (30, 30, 45),
+         "yellow": (245, 225, 120), "red": (225, 95, 80)}
 SKY_THINGS = ("the sun", "the moon", "a kite", "a balloon", "a rainbow")
 TREES = (2, 3, 4, 5, 6)
 HOUSE_COLOURS = ("red", "blue", "green", "yellow", "brown", "black", "purple", "orange")
@@ -70,14 +71,12 @@ class OutdoorKind:
         ]
 
     def perturb(self, layout: dict[str, Any], facts: Facts, rng: random.Random) -> Facts:
-        def other(pool: Any, key: str) -> str:
-            return rng.choice([v for v in pool if v not in (facts["door"], facts["roof"], facts[key])])
-
-        door = other(HOUSE_COLOURS, "door")
-        roof = rng.choice([v for v in HOUSE_COLOURS
-                           if v not in (facts["door"], facts["roof"], door)])
-        return {"sky": other(sorted(SKIES), "sky"), "thing": other(SKY_THINGS, "thing"),
-                "trees": other([str(n) for n in TREES], "trees"), "door": door, "roof": roof}
+        shown = {facts["sky"], facts["door"], facts["roof"]}
+        door, roof = rng.sample([c for c in HOUSE_COLOURS if c not in shown], 2)
+        return {"sky": rng.choice([c for c in sorted(SKIES) if c not in shown]),
+                "thing": rng.choice([t for t in SKY_THINGS if t != facts["thing"]]),
+                "trees": rng.choice([str(n) for n in range(1, 9) if str(n) != facts["trees"]]),
+                "door": door, "roof": roof}
 
     def draw(self, layout: dict[str, Any], facts: Facts) -> Image.Image:
         rng = random.Random(layout["draw_seed"])
@@ -108,23 +107,17 @@ class OutdoorKind:
 
     def caption(self, layout: dict[str, Any], facts: Facts, stated: set[str]) -> str:
         side = "left" if layout["house_left"] else "right"
-        out = [f"A simple drawing of a house standing on a lawn, on the {side} side of the picture."]
+        out = [f"A simple drawing of a house with two windows, standing on a lawn on the {side} side"
+               " of the picture, with trees next to it."]
         if "sky" in stated:
             out.append(f"The sky is {facts['sky']}.")
         if "thing" in stated:
             thing = facts["thing"]
-            out.append(f"{thing[0].upper()}{thing[1:]} is in the sky.")
+            out.append(f"{thing[0].upper()}{thing[1:]} can be seen in the sky.")
         if "trees" in stated:
-            out.append(f"There are {facts['trees']} trees next to the house.")
-        else:
-            out.append("There are some trees next to the house.")
-        parts = []
+            out.append(f"There are {facts['trees']} trees.")
         if "door" in stated:
-            parts.append(a_an(f"{facts['door']} door"))
+            out.append(f"The door of the house is {facts['door']}.")
         if "roof" in stated:
-            parts.append(a_an(f"{facts['roof']} roof"))
-        if parts:
-            out.append("The house has " + " and ".join(parts) + ", and two windows.")
-        else:
-            out.append("The house has a door, a roof and two windows.")
+            out.append(f"The roof of the house is {facts['roof']}.")
         return " ".join(out)

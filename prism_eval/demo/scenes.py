@@ -2,7 +2,8 @@
 
 Each scene is sampled from its own seeded generator, so adding a scene never
 changes the others. A wrong-facts version is re-drawn until it contradicts every
-fact and no longer contains the true answer of any value question.
+fact, its caption no longer names the true answer of any value question, and the
+reference caption does not name the wrong one.
 """
 from __future__ import annotations
 
@@ -28,13 +29,19 @@ MAX_TRIES = 2000
 
 
 def wrong_is_valid(scene: Scene) -> bool:
-    """Every fact differs, and no value question's true answer appears in the wrong caption."""
+    """Every fact differs; for value questions the true answer is absent from the wrong
+    caption and the wrong answer is absent from the reference caption.
+
+    So each caption points at exactly one of the two options: a judge that follows
+    the wrong caption picks the wrong option, never the right one by accident.
+    """
     if set(scene.wrong) != set(scene.facts):
         return False
     if any(not v or v == scene.facts[k] for k, v in scene.wrong.items()):
         return False
-    text = scene.caption("wrong")
-    return not any(mentions(text, scene.facts[q.fact]) for q in scene.questions if not q.entity)
+    wrong, reference = scene.caption("wrong"), scene.caption("reference")
+    return not any(mentions(wrong, scene.facts[q.fact]) or mentions(reference, scene.wrong[q.fact])
+                   for q in scene.questions if not q.entity)
 
 
 def make_scene(kind: SceneKind, index: int, seed: int, partial_target_up: bool) -> Scene:

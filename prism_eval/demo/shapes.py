@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from prism_eval.demo import draw
-from prism_eval.demo.model import Facts, QuestionSpec, ask
+from prism_eval.demo.model import Facts, QuestionSpec, ask, join_words
 
 KINDS = ("circles", "squares", "triangles", "stars", "diamonds")
 CORNERS = ("top left", "top right", "bottom left", "bottom right")
@@ -68,7 +68,7 @@ class ShapesKind:
         used = {facts[f"{k}.colour"] for k in kinds}
         colours = rng.sample([c for c in draw.COLOUR_NAMES if c not in used], 3)
         corners = rng.sample(CORNERS, 3)
-        counts = {k: rng.choice([n for n in COUNTS if str(n) != facts[f"{k}.count"]])
+        counts = {k: rng.choice([n for n in range(1, 8) if str(n) != facts[f"{k}.count"]])
                   for k in kinds}
         wrong: Facts = {}
         for k, c, p in zip(kinds, colours, corners):
@@ -97,17 +97,15 @@ class ShapesKind:
         return img
 
     def caption(self, layout: dict[str, Any], facts: Facts, stated: set[str]) -> str:
-        out = ["A drawing on a white background shows three groups of shapes."]
-        for k in layout["kinds"]:
-            colour = facts[f"{k}.colour"] + " " if f"{k}.colour" in stated else ""
+        kinds = layout["kinds"]
+        out = [f"A drawing on a white background shows three groups of shapes: {join_words(kinds)}."]
+        for k in kinds:
+            if f"{k}.colour" in stated:
+                out.append(f"The {k} are {facts[f'{k}.colour']}.")
             if f"{k}.count" in stated:
-                n = facts[f"{k}.count"]
-                s = f"There are {n} {colour}{k}"
-            else:
-                s = f"There are some {colour}{k}"
+                out.append(f"There are {facts[f'{k}.count']} {k}.")
             if f"{k}.corner" in stated:
-                s += f" in the {facts[f'{k}.corner']} corner"
-            out.append(s + ".")
+                out.append(f"The {k} are in the {facts[f'{k}.corner']} corner.")
         if "most" in stated:
             out.append(f"The most numerous shapes are the {facts['most']}.")
         return " ".join(out)

@@ -14,7 +14,7 @@ from prism_eval.demo import draw
 from prism_eval.demo.model import Facts, QuestionSpec, ask
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-WEATHER = ("sunny", "rainy", "cloudy", "windy", "foggy", "stormy")
+WEATHER = ("sunny", "rainy", "cloudy", "windy", "foggy", "stormy", "hazy", "drizzly")
 CITIES = ("Springfield", "Riverton", "Lakeside", "Hillview", "Brookfield", "Fairport")
 LO, HI = 4, 34
 W, H = 416, 256
@@ -99,16 +99,11 @@ class TableKind:
         days = layout["days"]
         out = [f"A table shows the weather forecast for {layout['city']} over four days, "
                f"from {days[0]} to {days[-1]}, with columns for the day, the weather and the high."]
-        rows = []
         for day in days:
-            w, t = f"weather.{day}" in stated, f"high.{day}" in stated
-            if w and t:
-                rows.append(f"{day} will be {facts[f'weather.{day}']} with a high of {facts[f'high.{day}']}")
-            elif w:
-                rows.append(f"{day} will be {facts[f'weather.{day}']}")
-            elif t:
-                rows.append(f"{day} has a high of {facts[f'high.{day}']}")
-        out.extend(r + "." for r in rows)
+            if f"weather.{day}" in stated:
+                out.append(f"The weather on {day} will be {facts[f'weather.{day}']}.")
+            if f"high.{day}" in stated:
+                out.append(f"The high temperature on {day} is {facts[f'high.{day}']}.")
         if "warmest" in stated:
             out.append(f"The warmest day will be {facts['warmest']}.")
         if "coldest" in stated:

@@ -106,17 +106,18 @@ class ReceiptKind:
 
     def caption(self, layout: dict[str, Any], facts: Facts, stated: set[str]) -> str:
         items = layout["items"]
-        head = f"A printed receipt from {facts['store']}" if "store" in stated else "A printed receipt"
-        lines = [f"{it} for {facts[f'price.{it}']}" if f"price.{it}" in stated else it
-                 for it in items]
-        out = [f"{head} lists {NUMBER_WORDS[len(items)]} items: {join_words(lines)}.",
-               "The receipt is a white slip of paper on a grey background, with one line per item"
-               " and the price on the right, a dashed line below the items, and \"Thank you!\" at"
-               " the bottom."]
+        out = [f"A printed receipt on a grey background lists {NUMBER_WORDS[len(items)]} items:"
+               f" {join_words(items)}, each with its price on the right, then a dashed line, the total,"
+               " and \"Thank you!\" at the bottom."]
+        if "store" in stated:
+            out.append(f"The name of the store on the receipt is {facts['store']}.")
+        for it in items:
+            if f"price.{it}" in stated:
+                out.append(f"The {it} costs {facts[f'price.{it}']}.")
         if "total" in stated:
-            out.append(f"The total is {facts['total']}.")
+            out.append(f"The total on the receipt is {facts['total']}.")
         if "most_expensive" in stated:
-            out.append(f"The most expensive item is {facts['most_expensive']}.")
+            out.append(f"The most expensive item on the receipt is {facts['most_expensive']}.")
         return " ".join(out)
 
 
@@ -157,17 +158,15 @@ class SignKind:
         return img
 
     def caption(self, layout: dict[str, Any], facts: Facts, stated: set[str]) -> str:
-        who = facts["name"] if "name" in stated else "a local business"
-        out = [f"{a_an(layout['colour']).capitalize()} sign with white letters hangs on a wall; it is the sign of {who}.",
-               "The name is written at the top, above a thin white line, and the opening hours"
-               " are written below it."]
-        hours = []
+        board = a_an(layout["colour"]).capitalize()
+        out = [f"{board} sign with white letters hangs on a wall. A name is written at the top, above"
+               " a thin white line, and the opening hours are written below it."]
+        if "name" in stated:
+            out.append(f"The name of the place on the sign is {facts['name']}.")
         if "opens" in stated:
-            hours.append(f"opens at {facts['opens']}")
+            out.append(f"It opens at {facts['opens']}.")
         if "closes" in stated:
-            hours.append(f"closes at {facts['closes']}")
-        if hours:
-            out.append(f"The sign says that the place {join_words(hours)}.")
+            out.append(f"It closes at {facts['closes']}.")
         if "closed_day" in stated:
             out.append(f"It is closed on {facts['closed_day']}.")
         return " ".join(out)
