@@ -415,11 +415,14 @@ def _line(bench: Benchmark, captioner: str, s: Sample, q: Question, thumb: str |
     return jsonl_line(record)
 
 
-# json.dumps(ensure_ascii=False) leaves these raw, and str.splitlines() (and many JSONL readers)
-# break lines at them: escaped, a caption or question holding one stays on its line.
-_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+# json.dumps(ensure_ascii=False) leaves these raw: U+2028, U+2029 and U+0085, at which
+# str.splitlines() (and many JSONL readers) break lines, other C1 controls (a terminal may act on
+# them when the file is printed) and bidirectional overrides. Escaped, the JSON means the same.
+_UNSAFE_RAW = str.maketrans({c: f"\\u{ord(c):04x}" for c in
+                             [*map(chr, range(0x7F, 0xA0)), "\u2028", "\u2029",
+                              *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]})
 
 
 def jsonl_line(record: Any) -> str:
-    """One JSONL line that every line splitter reads as exactly one line."""
-    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+    """One JSONL line that every line splitter reads as one line and a terminal prints inertly."""
+    return json.dumps(record, ensure_ascii=False).translate(_UNSAFE_RAW) + "\n"
