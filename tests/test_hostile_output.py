@@ -87,9 +87,9 @@ def test_hostile_names_reach_the_terminal_inert(tmp_path, tiny_lm_dir):
     assert "\x1b[" in proc.stdout, "rich styled the table: the check below runs on terminal output"
     assert not [f for f in FORBIDDEN if f in output], [f for f in FORBIDDEN if f in output]
     assert "evil" in proc.stdout  # the name is shown, as text
-    # the files keep the data itself (JSON-escaped, one record a line)
+    # the files keep the data itself (JSON-escaped, one record a line, safe to print)
     line = (tmp_path / "out" / "samples.jsonl").read_text()
-    assert len(line.splitlines()) == 1 and "\x1b" not in line
+    assert len(line.splitlines()) == 1 and not any(c in line for c in "\x1b\x07\x9b\u202e")
     assert json.loads(line)["caption"].startswith("red \x1b[2J")
 
 
