@@ -202,12 +202,15 @@ def run_command(ctx, **kwargs):
 @click.option("--scoring", type=click.Choice(SCORING_MODES), default="option-loglik", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False), default=None)
-def demo_command(out, judge, scoring, seed, store):
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions (a quick check).")
+def demo_command(out, judge, scoring, seed, store, limit):
     """Run the embedded demo benchmark offline with the built-in judge and write its leaderboard."""
     from prism_eval.demo_run import run_demo
 
-    run_demo(Path(out), judge=judge, scoring=scoring, seed=seed, store=store, console=console,
-             execute=execute_run)
+    summary = run_demo(Path(out), judge=judge, scoring=scoring, seed=seed, store=store, console=console,
+                       execute=execute_run, limit=limit)
+    if not summary["all_hold"]:
+        console.print("[yellow]some validity checks did not hold at this size (see the table above)[/yellow]")
 
 
 def _register_optional() -> None:
