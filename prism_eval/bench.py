@@ -366,7 +366,7 @@ def _merge(acc: ModeResult | None, part: ModeResult) -> ModeResult:
     return acc
 
 
-def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: int = 4, warmup: int = 8,
+def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: int = 2, warmup: int = 8,
                     peak_batch: int = 8, peak_seq_len: int = 512,
                     log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every mode on the workload with one judge; return the figures as a dict.
@@ -427,7 +427,13 @@ def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: i
             "agreement_with_greedy": round(agree / len(with_letter), 4) if with_letter else None,
             "agreement_items": len(with_letter),
             "accuracy_answerable": round(correct / max(1, sum(answerable)), 4),
+            "cannot_answer_picks": round(sum(1 for d, it in zip(r.decisions, wl.items)
+                                             if d is not None and d == it.shown.cannot_answer) / len(wl.items), 4),
         }
+        if name == "option-loglik":  # the same numbers under the other normalisation
+            by_sum = [_argmax_letter([lp for lp, _ in row], it.shown.labels) for row, it in zip(r.raw, wl.items)]
+            entry["accuracy_answerable_sum_norm"] = round(
+                sum(1 for d, g, a in zip(by_sum, golds, answerable) if a and d == g) / max(1, sum(answerable)), 4)
         if r.model_tokens is not None:
             tps = r.model_tokens / r.seconds if r.seconds > 0 else 0.0
             entry.update({"model_tokens": r.model_tokens, "padded_tokens": r.padded_tokens,
@@ -487,15 +493,16 @@ def to_markdown(result: dict[str, Any]) -> str:
         lines.append(f"Peak forward throughput: {pf['tokens_per_s']:.0f} tokens/s "
                      f"(one forward pass, batch {pf['batch']} x {pf['seq_len']} tokens).")
     lines += ["", "| mode | questions/s | x reference | seconds | peak RSS (MB) | model tokens | "
-                  "tokens/s | % of peak | agreement with greedy | accuracy |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "tokens/s | % of peak | agreement with greedy | accuracy | 'cannot answer' picked |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in result["modes"].items():
         agree = "" if e["agreement_with_greedy"] is None else \
             f"{100 * e['agreement_with_greedy']:.1f}% of {e['agreement_items']}"
         frac = "" if e.get("fraction_of_peak") is None else f"{100 * e['fraction_of_peak']:.0f}%"
         lines.append(f"| {name} | {e['questions_per_s']:.2f} | {e['ratio_to_reference']:.1f} | {e['seconds']:.1f} | "
                      f"{e['peak_rss_mb']:.0f} | {e.get('model_tokens', '')} | {e.get('model_tokens_per_s', '')} | "
-                     f"{frac} | {agree} | {100 * e['accuracy_answerable']:.1f}% |")
+                     f"{frac} | {agree} | {100 * e['accuracy_answerable']:.1f}% | "
+                     f"{100 * e['cannot_answer_picks']:.1f}% |")
     t = result["targets"]
     measured = "n/a" if t["agreement"] is None else f"{100 * t['agreement']:.1f}%"
     lines += ["", f"Targets: letter-logprob >= {t['letter_logprob_ratio_min']:.0f}x the reference "
@@ -503,6 +510,10 @@ def to_markdown(result: dict[str, Any]) -> str:
                   f"{100 * t['agreement_min']:.0f}% (measured {measured}).",
               "", "Modes:"]
     lines += [f"- **{name}**: {e['description']}" for name, e in result["modes"].items()]
+    opt = result["modes"].get("option-loglik", {})
+    if "accuracy_answerable_sum_norm" in opt:
+        lines += ["", f"option-loglik ranks options by mean log-prob per token (the core's default); ranked by the "
+                      f"summed log-prob instead, its accuracy is {100 * opt['accuracy_answerable_sum_norm']:.1f}%."]
     lines += ["", "Accuracy counts only the questions the caption answers; agreement is measured on the "
                   "questions where greedy generation produced one of the shown letters. Tokens are those run "
                   "through the model (a shared prefix counts once); '% of peak' relates them to the peak "
@@ -538,7 +549,7 @@ def bench() -> None:
               help="Questions in the workload (8 per caption).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=None, type=click.IntRange(1), help="Judge batch size (rows per pass).")
-@click.option("--rounds", default=4, show_default=True, type=click.IntRange(1),
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1),
               help="Interleave the modes over this many groups of captions.")
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch intra-op threads (default: torch's).")
 @click.option("--out", "out_dir", default="reports/bench", show_default=True, type=click.Path(file_okay=False))
