@@ -165,3 +165,37 @@ def test_engines_leave_autograd_alone(tiny_lm_dir, tiny_llava_dir):
     judge.letter_logprobs([_req("q")], [["A", "B"]])
     HFCaptioner(str(tiny_llava_dir))
     assert torch.is_grad_enabled()
+
+
+def test_hub_generation_defaults_are_not_inherited(tmp_path, tiny_lm_dir):
+    """A checkpoint whose generation_config asks for sampling and a repetition penalty still
+    decodes greedily and unpenalised when the protocol says temperature 0."""
+    import json
+    import shutil
+
+    import torch
+
+    from prism_eval.engines.hf import HFJudge
+
+    folder = tmp_path / "opinionated"
+    shutil.copytree(tiny_lm_dir, folder)
+    cfg_path = folder / "generation_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.update(do_sample=True, temperature=0.05, top_k=3, repetition_penalty=5.0, no_repeat_ngram_size=1)
+    cfg_path.write_text(json.dumps(cfg))
+    judge = HFJudge(str(folder))
+    req = _req("Describe a red car on a street")
+    (text,) = judge.generate([req], Sampling(temperature=0.0, max_new_tokens=40))
+    ids = judge.encode_prompt(req)
+    suppressed = set(judge.model.generation_config.suppress_tokens or [])
+    eos = judge.model.generation_config.eos_token_id
+    new: list[int] = []
+    with torch.inference_mode():
+        for _ in range(40):
+            logits = judge.model(input_ids=torch.tensor([ids + new])).logits[0, -1]
+            logits[list(suppressed)] = float("-inf")
+            nxt = int(logits.argmax())
+            if nxt == eos:
+                break
+            new.append(nxt)
+    assert text == judge.tokenizer.decode(new, skip_special_tokens=True)

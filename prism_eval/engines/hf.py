@@ -103,6 +103,22 @@ def _generation_config(model, tokenizer, max_new_tokens: int):
                             num_beams=1, use_cache=True)
 
 
+@contextlib.contextmanager
+def _only_generation_config(model, config) -> Iterator[None]:
+    """Make `config` the model's generation config for one call.
+
+    generate() fills every field left unset in the config it is given from the
+    model's own generation_config (hub files carry repetition penalties and
+    sampling defaults); installing ours as the model's leaves nothing to inherit.
+    """
+    saved = model.generation_config
+    model.generation_config = config
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
 def _logits_processors(seeds: list[int], sampling: Sampling):
     from transformers import LogitsProcessorList
 
@@ -210,7 +226,7 @@ class HFJudge:
                 ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
                 mask[r, width - len(prompts[i]):] = 1
             seeds = [row_seed(sampling.seed, "judge", *prompts[i]) for i in idx]
-            with torch.inference_mode(), _quiet():
+            with torch.inference_mode(), _quiet(), _only_generation_config(self.model, gen_cfg):
                 gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                           generation_config=gen_cfg,
                                           logits_processor=_logits_processors(seeds, sampling))
@@ -422,7 +438,7 @@ class HFCaptioner:
             if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
             seeds = [row_seed(sampling.seed, keys[e], j) for e, j in chunk]
-            with torch.inference_mode(), _quiet():
+            with torch.inference_mode(), _quiet(), _only_generation_config(self.model, gen_cfg):
                 gen = self.model.generate(**inputs, generation_config=gen_cfg,
                                           logits_processor=_logits_processors(seeds, sampling))
             width = inputs["input_ids"].shape[1]
