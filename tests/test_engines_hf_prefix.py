@@ -165,3 +165,13 @@ def test_builtin_judge_capabilities_match_full_prompts(builtin_judge):
     assert len(builtin_judge.letter_token_ids("C")) == 2  # "C" and " C" are both single tokens
     requests = _requests(1)
     _check_judge(builtin_judge, [requests[0], requests[2], requests[5]])
+
+
+def test_shared_prefix_on_a_qwen2_architecture(tmp_path):
+    from prism_eval.engines.hf import HFJudge
+    from prism_eval.engines.tiny import build_tiny_lm
+
+    judge = HFJudge(str(build_tiny_lm(tmp_path / "qwen2", arch="qwen2", seed=2)), batch_size=3)
+    seqs, reads = _workload(len(judge.tokenizer), seed=5)
+    got = judge.scorer.score(seqs, reads)
+    assert _max_diff(got, _reference(judge.model, seqs, reads)) < TOL
