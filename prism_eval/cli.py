@@ -55,6 +55,8 @@ def run_options(f):
     decorators = [
         click.option("--captioner", "-c", "captioners", multiple=True,
                      help="Model spec (hf:, vllm:, openai:MODEL@URL, file:CAPTIONS.jsonl, none, or org/name). Repeatable."),
+        click.option("--blind/--no-blind", default=False,
+                     help="Also run the blind baseline (captioner `none`) beside the given captioners."),
         click.option("--benchmark", "-b", "benchmarks", multiple=True,
                      help="Benchmark or suite name, lmms:<task>, or a local JSONL file. Repeatable. Default: the caprl suite."),
         click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True, help="Judge model spec."),
@@ -94,9 +96,10 @@ def run_options(f):
     return functools.reduce(lambda acc, d: d(acc), reversed(decorators), f)
 
 
-def execute_run(captioners, benchmarks, judge, protocol, compat, scoring, estimator, option_norm, num_captions, limit, seed,
-                permutations, metric, label_quirk, caption_max_tokens, caption_temperature, trust_remote_code,
-                data_parallel, store, out, title: str | None = None, caption_batch: int = 8, judge_batch: int = 256):
+def execute_run(captioners, blind, benchmarks, judge, protocol, compat, scoring, estimator, option_norm,
+                num_captions, limit, seed, permutations, metric, label_quirk, caption_max_tokens,
+                caption_temperature, trust_remote_code, data_parallel, store, out, title: str | None = None,
+                caption_batch: int = 8, judge_batch: int = 256):
     """Load benchmarks, run every captioner, print the leaderboard; returns the RunResults."""
     from prism_eval.benchmarks import BenchmarkError, default_protocol, expand_names, load_benchmark
     from prism_eval.core.resilience import FatalError
@@ -104,6 +107,7 @@ def execute_run(captioners, benchmarks, judge, protocol, compat, scoring, estima
 
     if not captioners:
         raise click.UsageError("give at least one --captioner")
+    captioners = list(captioners) + (["none"] if blind and "none" not in captioners else [])
     requested = list(benchmarks) or ["caprl"]
     protocol = protocol or default_protocol(requested)
     names = expand_names(requested)
@@ -111,8 +115,8 @@ def execute_run(captioners, benchmarks, judge, protocol, compat, scoring, estima
         loaded = [load_benchmark(name, limit=limit, metric=metric, compat=compat) for name in names]
     except (BenchmarkError, ValueError) as exc:
         raise click.ClickException(clean(exc)) from None
-    options = RunOptions(judge=judge, protocol=protocol, compat=compat, scoring=scoring, estimator=estimator, option_norm=option_norm,
-                         num_captions=num_captions, limit=limit, seed=seed, permutations=permutations,
+    options = RunOptions(judge=judge, protocol=protocol, compat=compat, scoring=scoring, estimator=estimator,
+                         option_norm=option_norm, num_captions=num_captions, limit=limit, seed=seed, permutations=permutations,
                          label_quirk=label_quirk, caption_max_tokens=caption_max_tokens,
                          caption_temperature=caption_temperature, trust_remote_code=trust_remote_code,
                          data_parallel=data_parallel, store=store,

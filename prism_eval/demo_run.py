@@ -32,10 +32,10 @@ def run_demo(out: Path, *, judge: str, scoring: str, seed: int, store: str | Non
     captioners = [f"file:{captions / 'reference.jsonl'}", f"file:{captions / 'partial.jsonl'}",
                   f"file:{captions / 'wrong.jsonl'}", "none", f"hf:{tiny}"]
     console.print(f"demo benchmark: {data_dir / 'demo.jsonl'}; judge {judge}; scoring {scoring}")
-    results = execute(captioners=captioners, benchmarks=[str(data_dir / "demo.jsonl")], judge=judge,
-                      protocol="caprl", compat=None, scoring=scoring, estimator=estimator, option_norm="mean", num_captions=1, limit=limit, seed=seed,
-                      permutations=1, metric=None, label_quirk=False, caption_max_tokens=48,
-                      caption_temperature=0.0, trust_remote_code=False, data_parallel=1,
+    results = execute(captioners=captioners, blind=False, benchmarks=[str(data_dir / "demo.jsonl")], judge=judge,
+                      protocol="caprl", compat=None, scoring=scoring, estimator=estimator, option_norm="mean",
+                      num_captions=1, limit=limit, seed=seed, permutations=1, metric=None, label_quirk=False,
+                      caption_max_tokens=48, caption_temperature=0.0, trust_remote_code=False, data_parallel=1,
                       store=store or str(out / "store.sqlite"), out=str(out / "runs"),
                       title="prism-eval demo: caption utility on the embedded benchmark")
     elapsed = time.perf_counter() - started
