@@ -90,3 +90,19 @@ def test_missing_caption_is_a_visible_failure(bench_dir, tmp_path, builtin_judge
     failed = [json.loads(l) for l in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()
               if json.loads(l)["status"] == "failed"]
     assert len(failed) == 2 and "has no caption for image" in failed[0]["error"]
+
+
+def test_cli_blind_flag_runs_the_baseline_beside_the_captioner(bench_dir, tmp_path, builtin_judge_spec):
+    from click.testing import CliRunner
+
+    from prism_eval.cli import main
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(main, ["--captioner", f"file:{bench_dir / 'captions.jsonl'}", "--blind",
+                                       "--benchmark", str(bench_dir / "bench.jsonl"), "--judge", builtin_judge_spec,
+                                       "--scoring", "option-loglik", "--store", str(tmp_path / "s.sqlite"),
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["file_captions", "none"]
+    blind = json.loads((out / "none" / "results.json").read_text())
+    assert blind["captioner"] == "none" and blind["benchmarks"]["bench"]["n"] == 8
