@@ -50,6 +50,18 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
+def _final_part(text: str) -> tuple[str, str | None]:
+    """The part of a judge's text that holds its answer (after reasoning, inside <answer>), and any \\boxed{}."""
+    body = strip_reasoning(text)
+    tagged = _ANSWER_TAG.search(body)
+    if tagged:
+        body = tagged.group(1)
+    boxed = extract_boxed(body)
+    if boxed is not None:
+        boxed = re.sub(r"\\text\{([^}]*)\}", r"\1", boxed).strip()
+    return body, boxed
+
+
 def _letters_pattern(valid: str) -> str:
     return f"[{valid}]"
 
@@ -60,13 +72,9 @@ def extract_letter(text: str, labels: str, option_texts: tuple[str, ...] = ()) -
     `labels` lists the valid letters as shown (e.g. "ABCDE", or "ABCDF" in
     CapRL's quirk mode); `option_texts` are the shown options in label order.
     """
-    body = strip_reasoning(text)
-    tagged = _ANSWER_TAG.search(body)
-    if tagged:
-        body = tagged.group(1)
-    boxed = extract_boxed(body)
+    body, boxed = _final_part(text)
     if boxed is not None:
-        inner = re.sub(r"\\text\{([^}]*)\}", r"\1", boxed).strip().strip("().*$ ")
+        inner = boxed.strip("().*$ ")
         if len(inner) == 1 and inner.upper() in labels:
             return Extraction(inner.upper(), "boxed")
         body = boxed
@@ -117,13 +125,9 @@ def extract_letter_first(text: str) -> Extraction:
 
 def extract_short_answer(text: str) -> Extraction:
     r"""The answer to an open question: \boxed{} if present, else the text after "answer is"."""
-    body = strip_reasoning(text)
-    tagged = _ANSWER_TAG.search(body)
-    if tagged:
-        body = tagged.group(1)
-    boxed = extract_boxed(body)
+    body, boxed = _final_part(text)
     if boxed is not None:
-        return Extraction(re.sub(r"\\text\{([^}]*)\}", r"\1", boxed).strip(), "boxed")
+        return Extraction(boxed, "boxed")
     m = re.search(r"answer\s*(?:is|:)\s*(.+)", body, re.I | re.S)
     value = (m.group(1) if m else body).strip().split("\n")[0].strip()
     value = value.strip("*_` ").rstrip(".").strip()

@@ -210,20 +210,13 @@ PROTOCOLS: dict[str, Protocol] = {
         description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
                     "reasoning prompt with VLMEvalKit's option block, greedy judge.",
     ),
-    "prism-query": Protocol(
-        name="prism-query",
-        caption_prompt=PRISM_GENERIC_INSTRUCTION,
-        caption_sampling=Sampling(temperature=0.0, max_new_tokens=512),
-        num_captions=1,
-        judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
-        chat_format="model",
-        style="prism",
-        query_specific=True,
-        default_scoring="generate",
-        description="Prism's query-specific instruction: the judge writes the contents to observe from the "
-                    "question alone; the captioner gets the generic instruction plus that part.",
-    ),
 }
+
+
+PROTOCOLS["prism-query"] = replace(
+    PROTOCOLS["prism"], name="prism-query", query_specific=True,
+    description="Prism's query-specific instruction: the judge writes the contents to observe from the "
+                "question alone; the captioner gets the generic instruction plus that part.")
 
 
 def get_protocol(name: str, **overrides) -> Protocol:
