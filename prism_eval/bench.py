@@ -437,7 +437,7 @@ def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: i
         if r.model_tokens is not None:
             tps = r.model_tokens / r.seconds if r.seconds > 0 else 0.0
             entry.update({"model_tokens": r.model_tokens, "padded_tokens": r.padded_tokens,
-                          "forward_calls": r.forward_calls, "model_tokens_per_s": round(tps, 1),
+                          "model_calls": r.forward_calls, "model_tokens_per_s": round(tps, 1),
                           "fraction_of_peak": round(tps / peak["tokens_per_s"], 3) if peak else None})
         modes_out[name] = entry
     prompt_tokens = _prompt_tokens(judge, mcq)
@@ -510,6 +510,14 @@ def to_markdown(result: dict[str, Any]) -> str:
                   f"{100 * t['agreement_min']:.0f}% (measured {measured}).",
               "", "Modes:"]
     lines += [f"- **{name}**: {e['description']}" for name, e in result["modes"].items()]
+    ref_m, let_m = result["modes"]["reference"], result["modes"]["letter-logprob"]
+    if ref_m.get("model_tokens") and let_m.get("model_tokens"):
+        ref_t = ref_m["model_tokens"] / ref_m["questions"]
+        let_t = let_m["model_tokens"] / let_m["questions"]
+        lines += ["", f"Work per question: the reference runs {ref_t:.0f} tokens through the model, letter-logprob "
+                      f"{let_t:.0f} ({ref_t / let_t:.1f}x fewer). Each question still needs its own question and "
+                      "options plus its share of the caption, so where cost follows tokens this ratio bounds the "
+                      "speed-up for this prompt and this many questions per caption."]
     opt = result["modes"].get("option-loglik", {})
     if "accuracy_answerable_sum_norm" in opt:
         lines += ["", f"option-loglik ranks options by mean log-prob per token (the core's default); ranked by the "

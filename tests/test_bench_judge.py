@@ -60,7 +60,7 @@ def test_bench_judge_writes_consistent_reports(tmp_path, tiny_lm_dir):
         assert m["questions_per_s"] == pytest.approx(12 / m["seconds"], rel=1e-3)
         assert m["ratio_to_reference"] == pytest.approx(m["questions_per_s"] / ref["questions_per_s"], abs=0.01)
         assert m["peak_rss_mb"] >= m["rss_before_mb"] > 0
-        assert m["model_tokens"] > 0 and m["padded_tokens"] >= m["model_tokens"] and m["forward_calls"] > 0
+        assert m["model_tokens"] > 0 and m["padded_tokens"] >= m["model_tokens"] and m["model_calls"] > 0
         assert m["fraction_of_peak"] == pytest.approx(m["model_tokens"] / m["seconds"] / peak, abs=2e-3)
         assert 0 <= m["accuracy_answerable"] <= 1 and 0 <= m["decided"] <= 12
         if m["agreement_with_greedy"] is not None:
