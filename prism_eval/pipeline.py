@@ -12,7 +12,7 @@ import os
 import platform
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -76,7 +76,6 @@ class RunOptions:
             sampling = Sampling(temperature=sampling.temperature if self.caption_temperature is None
                                 else self.caption_temperature, top_p=sampling.top_p,
                                 max_new_tokens=self.caption_max_tokens or sampling.max_new_tokens)
-            from dataclasses import replace
             protocol = replace(protocol, caption_sampling=sampling)
         return protocol
 
@@ -278,9 +277,8 @@ class Evaluator:
             caption_calls += calls
             sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
             config = opts.utility_config(self.protocol, bench)
-            total = sum(len(cs.captions) for cs in sets) * 0
             task = self.progress.start(f"judging {bench.name}", sum(
-                len(cs.captions) * (config.permutations * len(cs.sample.questions)) for cs in sets) or total)
+                len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
             scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                         on_progress=lambda k: self.progress.advance(task, k))
             summary, sample_lines = aggregate(bench, samples, captions, sets, scored, spec, out_dir, config,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import math
 import os
 import random
