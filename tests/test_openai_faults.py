@@ -16,7 +16,7 @@ import json
 import re
 import select
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
