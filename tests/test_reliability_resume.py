@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-N_IMAGES = 6
-COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
+N_IMAGES = 8  # four captioner calls and four judge calls: the kill lands in a window of three of each
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
 POLL_S = 0.02  # how often the store is looked at; the condition, not this interval, decides when to kill
 
 
@@ -44,7 +44,7 @@ def build_bench(root: Path) -> Path:
 def command(bench: Path, captioner: Path, judge: str, store: Path, out: Path) -> list[str]:
     # two images per captioner call and two requests per judge call: each commits to the store on its own
     return [sys.executable, "-m", "prism_eval.cli", "run", "--benchmark", str(bench), "--captioner", f"hf:{captioner}",
-            "--judge", judge, "--caption-max-tokens", "24", "--caption-batch", "2", "--judge-batch", "2",
+            "--judge", judge, "--caption-max-tokens", "48", "--caption-batch", "2", "--judge-batch", "2",
             "--seed", "7", "--store", str(store), "--out", str(out)]
 
 
