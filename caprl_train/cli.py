@@ -29,6 +29,7 @@ CHOICES = {
     "scale_rewards": ("group", "batch", "none"),
     "vllm_mode": ("colocate", "server"),
     "scoring": ("generate", "letter-logprob", "option-loglik"),
+    "option_norm": ("mean", "sum", "pmi"),
     "estimator": ("argmax", "expected", "sampled"),
     "protocol": ("caprl", "caprl-eval", "prism", "prism-query"),
     "match": ("letter", "substring"),

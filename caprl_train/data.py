@@ -193,10 +193,11 @@ def resize_image(img, image_size: int | None, max_image_side: int | None):
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not valid UTF-8 text") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split on newlines only: str.splitlines() also breaks at U+2028/U+0085 inside JSON strings
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -27,7 +27,11 @@ class RewardConfig:
 
     judge: str = "builtin:smollm2-135m"
     protocol: str = "caprl"
-    scoring: str = "letter-logprob"
+    # option-loglik because the default judge is the 135M built-in one, which is at chance in letter mode
+    # (measured on the demo: expected reward 21% for honest captions and for hacks alike); with a
+    # multi-billion-parameter judge, letter-logprob is CapRL's own procedure.
+    scoring: str = "option-loglik"
+    option_norm: str = "mean"
     estimator: str = "expected"
     questions_per_caption: int | None = 8
     shuffle: bool = True
@@ -44,7 +48,8 @@ class RewardConfig:
 
     def utility_config(self, step: int = 0) -> UtilityConfig:
         return UtilityConfig(scoring=self.scoring, estimator=self.estimator, draws=self.questions_per_caption,
-                             seed=self.seed + step, temperature=self.temperature, batch_size=self.judge_batch)
+                             option_norm=self.option_norm, seed=self.seed + step, temperature=self.temperature,
+                             batch_size=self.judge_batch)
 
 
 def length_reward(n_tokens: int, l1: int, l2: int) -> float:

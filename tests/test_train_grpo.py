@@ -85,7 +85,9 @@ def test_reward_given_to_trl_equals_prism_eval_utility(run, builtin_judge):
             sample = Sample(id=sid, images=(ImageRef(key=sid, sha256=sid),), questions=questions)
             sets.append(CaptionSet(sample, [caption]))
         assert [len(s.captions) for s in sets] == [2, 2]  # two images, a group of two captions each
-        config = UtilityConfig(scoring="letter-logprob", estimator="expected", draws=2, seed=REWARD_SEED + call["step"])
+        # the reward's defaults, spelled out: option-loglik (mean per token), expected estimator, 2 draws
+        config = UtilityConfig(scoring="option-loglik", option_norm="mean", estimator="expected", draws=2,
+                               seed=REWARD_SEED + call["step"])
         expected = [c.utility for row in score_caption_sets(builtin_judge, protocol, sets, config) for c in row]
         assert call["rewards"] == pytest.approx(expected, abs=1e-6)
 
