@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from prism_eval.core.options import LETTERS
 from prism_eval.core.protocols import CAPRL_CAPTION_PROMPT
+from prism_eval.jsonl import iter_jsonl
 
 _LABELLED = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*(.*)$", re.S)
 TRL_COLUMNS = ("prompt", "image", "qa", "sample_id")
@@ -191,22 +192,7 @@ def resize_image(img, image_size: int | None, max_image_side: int | None):
 # ---- sources -----------------------------------------------------------------------------
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8 text") from None
-    # split on newlines only: str.splitlines() also breaks at U+2028/U+0085 inside JSON strings
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{lineno}: each line must be a JSON object")
-        rows.append((lineno, row))
+    rows = list(iter_jsonl(path.read_bytes(), str(path), DataError))
     if not rows:
         raise DataError(f"{path}: the file is empty")
     return rows

@@ -6,7 +6,6 @@ Questions about the same image become one Sample, so the image is captioned once
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from prism_eval.core.metrics import MetricError, parse_metric
 from prism_eval.core.options import LETTERS, OptionsError, letter_index
 from prism_eval.core.records import ImageRef, Question, Sample
 from prism_eval.images import ImageError, image_ref_from_file
+from prism_eval.jsonl import iter_jsonl
 
 
 class BenchmarkError(ValueError):
@@ -59,25 +59,10 @@ def load_jsonl_benchmark(path: str | Path, limit: int | None = None, metric: str
     seen_ids: dict[str, int] = {}
     refs: dict[str, ImageRef] = {}
     count = 0
-    try:
-        text = path.read_bytes().decode("utf-8-sig")  # a leading byte-order mark is harmless
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
-        raise BenchmarkError(f"{path}:{line}: not valid UTF-8 text") from None
-    # Split on newlines only: str.splitlines() also breaks at U+2028, U+0085 and other
-    # characters that JSON allows raw inside strings, which would cut valid lines in two.
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
+    for lineno, row in iter_jsonl(path.read_bytes(), str(path), BenchmarkError):
         if limit is not None and count >= limit:
             break
         where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchmarkError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise BenchmarkError(f"{where}: each line must be a JSON object")
         for key in ("id", "image", "question", "answer"):
             if key not in row or row[key] in (None, ""):
                 raise BenchmarkError(f"{where}: missing {key!r}")

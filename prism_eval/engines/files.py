@@ -7,11 +7,11 @@ not pixels (needs_pixels = False).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from prism_eval.core.records import ImageRef, Sampling
+from prism_eval.jsonl import iter_jsonl
 
 
 class CaptionsFileError(ValueError):
@@ -44,20 +44,7 @@ class FileCaptioner:
             self._load_rows(self._jsonl_rows(data))
 
     def _jsonl_rows(self, data: bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[:exc.start].count(b"\n") + 1
-            raise CaptionsFileError(f"{self.path}:{line}: not valid UTF-8 text") from None
-        # newlines only: splitlines() would also cut at U+2028 and U+0085, legal inside JSON strings
-        for lineno, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CaptionsFileError(f"{self.path}:{lineno}: malformed JSON ({exc.msg})") from None
-            yield lineno, row
+        return iter_jsonl(data, str(self.path), CaptionsFileError)
 
     def _parquet_rows(self):
         import pyarrow.parquet as pq
