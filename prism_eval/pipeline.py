@@ -81,10 +81,9 @@ class RunOptions:
 
     def utility_config(self, protocol: Protocol, benchmark: Benchmark) -> UtilityConfig:
         scoring = self.scoring or protocol.default_scoring
-        estimator = self.estimator or (protocol.default_estimator if scoring != "generate"
-                                       or protocol.default_estimator != "expected" else "argmax")
-        if scoring == "generate" and estimator == "expected":
-            estimator = "argmax"
+        estimator = self.estimator or protocol.default_estimator
+        if self.estimator is None and scoring == "generate" and estimator == "expected":
+            estimator = "argmax"  # a defaulted estimator adapts; an explicit impossible one is an error
         return UtilityConfig(scoring=scoring, estimator=estimator, permutations=self.permutations,
                              option_norm=self.option_norm,
                              seed=self.seed, answer_format=benchmark.answer_format,

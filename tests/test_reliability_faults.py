@@ -133,7 +133,8 @@ def samples(out: Path) -> dict[str, dict]:
 
 def test_judge_faults_are_retried_split_and_failed_visibly(tmp_path, monkeypatch, builtin_judge):
     bench, captions = build(tmp_path / "b", {2: ALWAYS, 4: ONCE, 5: NAN})
-    common = ["--benchmark", str(bench), "--captioner", f"file:{captions}", "--judge-batch", "8"]
+    common = ["--benchmark", str(bench), "--captioner", f"file:{captions}", "--judge-batch", "8",
+              "--scoring", "letter-logprob"]  # the mode whose NaN output the wrapper injects
 
     clean = run([*common, "--store", str(tmp_path / "clean.sqlite"), "--out", str(tmp_path / "clean")],
                 monkeypatch, judge=builtin_judge)

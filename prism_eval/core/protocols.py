@@ -178,7 +178,9 @@ PROTOCOLS: dict[str, Protocol] = {
         prefill="The answer is",
         shuffle=True,
         cannot_answer=True,
-        default_scoring="letter-logprob",
+        # option-loglik, like the reward's default: the built-in 135M judge is at chance in letter mode;
+        # pass --scoring letter-logprob with a multi-billion-parameter judge for CapRL's letter procedure.
+        default_scoring="option-loglik",
         default_estimator="expected",
         description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
                     "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
