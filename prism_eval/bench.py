@@ -560,9 +560,11 @@ def bench() -> None:
 @click.option("--rounds", default=2, show_default=True, type=click.IntRange(1),
               help="Interleave the modes over this many groups of captions.")
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch intra-op threads (default: torch's).")
+@click.option("--dtype", default=None, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              help="Judge weights' dtype (default: the engine's auto choice).")
 @click.option("--out", "out_dir", default="reports/bench", show_default=True, type=click.Path(file_okay=False))
 def bench_judge(judge_spec: str, questions: int, seed: int, batch_size: int | None, rounds: int,
-                threads: int | None, out_dir: str) -> None:
+                threads: int | None, dtype: str | None, out_dir: str) -> None:
     """Reference CapRL procedure vs. letter-logprob, option-loglik and greedy generation."""
     from prism_eval.engines.registry import load_judge
 
@@ -570,7 +572,9 @@ def bench_judge(judge_spec: str, questions: int, seed: int, batch_size: int | No
         import torch
 
         torch.set_num_threads(threads)
-    opts = {"batch_size": batch_size} if batch_size else {}
+    opts: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
+    if dtype:
+        opts["dtype"] = dtype
     try:
         judge = load_judge(judge_spec, **opts)
     except ValueError as err:

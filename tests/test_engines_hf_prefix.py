@@ -175,3 +175,46 @@ def test_shared_prefix_on_a_qwen2_architecture(tmp_path):
     seqs, reads = _workload(len(judge.tokenizer), seed=5)
     got = judge.scorer.score(seqs, reads)
     assert _max_diff(got, _reference(judge.model, seqs, reads)) < TOL
+
+
+def test_instruction_header_is_kept_across_calls(tiny_model, workload, reference):
+    """A second call that starts with the same header computes no header token again, same results."""
+    seqs, reads = workload
+    head = 30  # the workload's common header (see _workload)
+    shared = [i for i, s in enumerate(seqs) if s[:head] == seqs[0][:head]]
+    first, second = shared[: len(shared) // 2], shared[len(shared) // 2:]
+    scorer = PrefixScorer(tiny_model, PrefixConfig())
+    got1 = scorer.score([seqs[i] for i in first], [reads[i] for i in first])
+    fresh = PrefixScorer(tiny_model, PrefixConfig(keep_root_tokens=0))
+    fresh.score([seqs[i] for i in second], [reads[i] for i in second])
+    before = scorer.stats.tokens
+    got2 = scorer.score([seqs[i] for i in second], [reads[i] for i in second])
+    assert scorer.stats.tokens - before == fresh.stats.tokens - head
+    assert _max_diff(got1 + got2, [reference[i] for i in first + second]) < TOL
+
+
+def test_part_of_the_kept_header_is_reused(tiny_model, workload):
+    seqs, reads = workload
+    scorer = PrefixScorer(tiny_model, PrefixConfig(min_shared_tokens=8))
+    scorer.score(seqs[:8], reads[:8])  # all start with the 30-token header
+    partial = [seqs[0][:12] + [7] * 20]
+    part_reads = [[(31, (1, 2))]]
+    before = scorer.stats.tokens
+    got = scorer.score(partial, part_reads)
+    assert scorer.stats.tokens - before == 20  # the first 12 tokens came from the kept header
+    assert _max_diff(got, _reference(tiny_model, partial, part_reads)) < TOL
+    unrelated = [[9] * 10]
+    before = scorer.stats.tokens
+    got = scorer.score(unrelated, [[(9, (3,))]])
+    assert scorer.stats.tokens - before == 10
+    assert _max_diff(got, _reference(tiny_model, unrelated, [[(9, (3,))]])) < TOL
+
+
+def test_plain_matmul_attention_path_matches(tiny_model, workload, reference, monkeypatch):
+    """The path used off-CPU (no fused kernel with log-sum-exp) gives the same results."""
+    from prism_eval.engines import prefix_attention
+
+    monkeypatch.setattr(prefix_attention, "_flash_cpu", lambda: None)
+    seqs, reads = workload
+    got = PrefixScorer(tiny_model, PrefixConfig(max_batch_rows=5)).score(seqs, reads)
+    assert _max_diff(got, reference) < TOL

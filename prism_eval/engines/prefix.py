@@ -4,22 +4,24 @@ that share long prefixes, computing each shared prefix once.
 The judge's prompts for one caption differ only after the caption (and every
 option of one question only after the question), so the sequences are arranged
 in a radix tree of token segments. Nodes are processed level by level: a batch
-of nodes from the same level is run on top of their ancestors' key/value cache,
-which is rebuilt for the batch by copying each row's ancestor segments into a
-padded cache tensor (the prefix "expanded over the batch"). Every row is
-right-aligned: padding sits before its cached prefix and before its new tokens,
-is masked out, and position ids are given explicitly, so padding never changes
-a real token's result. Rows from different captions share one forward pass.
+of nodes from the same level runs as rows holding only their own new tokens,
+and each row attends to its stored ancestor segments through
+`prefix_attention` (each segment is read once per pass for all rows that
+descend from it, never copied into rows). Rows are right-aligned, padding is
+masked out and position ids are given explicitly, so padding never changes a
+real token's result. Rows from different captions share one forward pass.
 """
 from __future__ import annotations
 
-import inspect
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
 
 from prism_eval.engines.base import EngineError
+from prism_eval.engines.prefix_attention import (PLAN_KWARG, PrefixPlan, SegmentGroup, own_token_mask,
+                                                 supports_shared_prefix_attention, use_shared_prefix_attention)
 
 Read = tuple[int, Sequence[int]]  # (position p, candidate ids): log P(token p+1 = c | tokens[:p+1])
 
@@ -32,8 +34,10 @@ class PrefixConfig:
     min_shared_tokens: int = 16  # shorter common prefixes are recomputed, not cached
     max_batch_rows: int = 64
     max_batch_tokens: int = 2048  # padded new tokens per forward pass
-    max_cache_tokens: int = 16384  # rows x cached prefix length per forward pass
+    max_cache_tokens: int = 65536  # rows x context length per forward pass (bounds attention scores)
+    max_padding: float = 1.25  # padded / real new tokens per forward pass
     max_tree_tokens: int = 16384  # distinct tokens whose KV one tree may hold at once
+    keep_root_tokens: int = 4096  # tokens of common root segments kept for later calls (0: none)
     pad_id: int = 0
 
 
@@ -129,59 +133,25 @@ def _chunks(order: list[int], seqs: Sequence[Sequence[int]], budget: int) -> lis
     return out
 
 
-def _buffer_layer_class():
-    from transformers.cache_utils import DynamicLayer
-
-    class BufferLayer(DynamicLayer):
-        """A full-attention cache layer over preallocated storage; updates write in place."""
-
-        def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int):
-            super().__init__()
-            self.keys, self.values = keys, values
-            self.filled = filled
-            self.is_initialized = True
-            self.device, self.dtype = keys.device, keys.dtype
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            end = self.filled + key_states.shape[-2]
-            if end > self.keys.shape[-2]:
-                raise EngineError("shared-prefix cache overflow (more tokens than allocated)")
-            self.keys[..., self.filled:end, :] = key_states
-            self.values[..., self.filled:end, :] = value_states
-            self.filled = end
-            return self.keys[..., :end, :], self.values[..., :end, :]
-
-        def get_seq_length(self) -> int:
-            return self.filled
-
-    return BufferLayer
-
-
-def _BufferLayer(keys: torch.Tensor, values: torch.Tensor, filled: int):
-    global _BUFFER_LAYER
-    if _BUFFER_LAYER is None:
-        _BUFFER_LAYER = _buffer_layer_class()
-    return _BUFFER_LAYER(keys, values, filled)
-
-
-_BUFFER_LAYER = None
-
-
 class PrefixScorer:
     """Runs a causal LM over read requests with shared-prefix KV reuse."""
 
     def __init__(self, model: Any, config: PrefixConfig):
         self.model = model
         self.config = config
-        params = inspect.signature(model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        if config.share_prefix:
+        self.share = config.share_prefix
+        if self.share:
             text_cfg = model.config.get_text_config()
             kinds = set(getattr(text_cfg, "layer_types", None) or ["full_attention"])
             if kinds != {"full_attention"}:
                 raise EngineError(f"shared-prefix scoring supports full-attention layers only (this model has "
                                   f"{', '.join(sorted(kinds))}); load the judge with share_prefix=False")
+            if not supports_shared_prefix_attention(model):
+                raise EngineError(f"shared-prefix scoring needs a model that dispatches attention through "
+                                  f"transformers' AttentionInterface ({type(model).__name__} does not); "
+                                  f"load the judge with share_prefix=False")
         self.stats = ForwardStats()
+        self._kept: list[_Node] = []  # root segments (instruction headers) with their keys/values, recent first
 
     def score(self, seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]]) -> list[list[list[float]]]:
         """For each sequence and each of its reads, the log-probs of the candidate ids."""
@@ -196,11 +166,15 @@ class PrefixScorer:
         seqs = [list(s[:max(p for p, _ in rs) + 1]) if rs else [] for s, rs in zip(seqs, reads)]
         cfg = self.config
         order = sorted((i for i in range(len(seqs)) if reads[i]), key=lambda i: list(seqs[i]))
-        min_shared = cfg.min_shared_tokens if cfg.share_prefix else 1 << 62
+        min_shared = cfg.min_shared_tokens if self.share else 1 << 62
         for chunk in _chunks(order, seqs, cfg.max_tree_tokens):
             leaf_of: dict[int, _Node] = {}
             nodes: list[_Node] = []
-            _build(chunk, seqs, 0, None, 0, min_shared, leaf_of, nodes)
+            root = self._reusable_root(chunk, seqs, reads, min_shared)
+            if root is None:
+                _build(chunk, seqs, 0, None, 0, min_shared, leaf_of, nodes)
+            else:
+                _build(chunk, seqs, len(root.tokens), root, 1, min_shared, leaf_of, nodes)
             for n in nodes:
                 if n.parent is not None:
                     n.parent.children.append(n)
@@ -214,7 +188,50 @@ class PrefixScorer:
                     owner = next(n for n in path if n.start <= p < n.end)
                     owner.reads.append((i, j, p, tuple(cands)))
             self._run_tree(nodes, results)
+            if root is None:
+                self._keep_root(nodes)
+            for n in nodes:
+                n.kv = None
         return results
+
+    # -- a root segment kept across calls ---------------------------------------------
+
+    def _reusable_root(self, chunk: list[int], seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]],
+                       min_shared: int) -> _Node | None:
+        """A segment kept from an earlier call, cut to what every sequence of the chunk starts with.
+
+        Successive calls of one run share the judge's instruction header; its
+        keys/values are computed once per scorer instead of once per call.
+        """
+        best: tuple[int, _Node] | None = None
+        for kept in self._kept:
+            t = len(kept.tokens)
+            for i in chunk:
+                t = min(t, _lcp(kept.tokens, seqs[i]), min(p for p, _ in reads[i]))
+                if t < min_shared:
+                    break
+            if t >= min_shared and (best is None or t > best[0]):
+                best = (t, kept)
+        if best is None:
+            return None
+        t, kept = best
+        self._kept.remove(kept)
+        self._kept.insert(0, kept)  # most recently used first
+        kv = kept.kv if t == len(kept.tokens) else [(k[:, :t], v[:, :t]) for k, v in kept.kv]
+        return _Node(kept.tokens[:t], 0, None, 0, kv=kv)
+
+    def _keep_root(self, nodes: list[_Node]) -> None:
+        """Remember the segment every sequence of this call started with, within the token budget."""
+        roots = [n for n in nodes if n.parent is None and n.children and n.kv is not None]
+        if len(roots) != 1 or len(roots[0].tokens) > self.config.keep_root_tokens:
+            return
+        kept = [_Node(roots[0].tokens, 0, None, 0, kv=roots[0].kv)]
+        used = len(kept[0].tokens)
+        for old in self._kept:
+            if used + len(old.tokens) <= self.config.keep_root_tokens:
+                kept.append(old)
+                used += len(old.tokens)
+        self._kept = kept
 
     # -- tree execution -------------------------------------------------------------
 
@@ -227,23 +244,22 @@ class PrefixScorer:
             level.sort(key=lambda n: (-len(n.tokens), n.start))
             for batch in self._batches(level):
                 self._forward(batch, results)
-        for n in nodes:
-            n.kv = None
 
     def _batches(self, level: list[_Node]) -> list[list[_Node]]:
+        """Consecutive runs of the length-sorted level, within the budgets and without much padding."""
         cfg = self.config
         out: list[list[_Node]] = []
         cur: list[_Node] = []
-        s_max = a_max = 0
+        s_max = a_max = real = 0
         for n in level:
             s2, a2 = max(s_max, len(n.tokens)), max(a_max, n.start)
-            rows = len(cur) + 1
+            rows, real2 = len(cur) + 1, real + len(n.tokens)
             if cur and (rows > cfg.max_batch_rows or rows * s2 > cfg.max_batch_tokens
-                        or rows * (a2 + s2) > cfg.max_cache_tokens):
+                        or rows * (a2 + s2) > cfg.max_cache_tokens or rows * s2 > cfg.max_padding * real2):
                 out.append(cur)
-                cur, s2, a2 = [], len(n.tokens), n.start
+                cur, s2, a2, real2 = [], len(n.tokens), n.start, len(n.tokens)
             cur.append(n)
-            s_max, a_max = s2, a2
+            s_max, a_max, real = s2, a2, real2
         if cur:
             out.append(cur)
         return out
@@ -253,37 +269,30 @@ class PrefixScorer:
         device = model.device
         rows = len(batch)
         s_max = max(len(n.tokens) for n in batch)
-        a_max = max(n.start for n in batch)
         ids = torch.full((rows, s_max), cfg.pad_id, dtype=torch.long)
-        mask = torch.zeros((rows, a_max + s_max), dtype=torch.long)
         pos = torch.zeros((rows, s_max), dtype=torch.long)
         for r, n in enumerate(batch):
             s = len(n.tokens)
             ids[r, s_max - s:] = torch.tensor(n.tokens, dtype=torch.long)
-            mask[r, a_max - n.start:a_max] = 1
-            mask[r, a_max + s_max - s:] = 1
             pos[r, :] = n.start
             pos[r, s_max - s:] = torch.arange(n.start, n.start + s)
-        need_kv = any(n.children for n in batch)
-        cache = self._prefix_cache(batch, a_max, s_max) if a_max > 0 else None
-        if cache is None and need_kv:
-            from transformers import DynamicCache
-
-            cache = DynamicCache(config=model.config)
         read_cols = [s_max - len(n.tokens) + (p - n.start) for n in batch for (_, _, p, _) in n.reads]
         keep = s_max - min(read_cols) if read_cols else 1
-        kwargs = {self._cache_kw: cache} if cache is not None else {}
-        with torch.inference_mode():
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                        use_cache=need_kv, logits_to_keep=keep, **kwargs)
+        kwargs: dict[str, Any] = {}
+        if self.share:
+            kwargs[PLAN_KWARG] = self._plan(batch, s_max, device)
+        else:  # every node is a whole sequence: the model's own attention with a padding mask
+            mask = torch.zeros((rows, s_max), dtype=torch.long)
+            for r, n in enumerate(batch):
+                mask[r, s_max - len(n.tokens):] = 1
+            kwargs["attention_mask"] = mask.to(device)
+        with torch.inference_mode(), (use_shared_prefix_attention(model) if self.share
+                                      else contextlib.nullcontext()):
+            out = model(input_ids=ids.to(device), position_ids=pos.to(device), use_cache=False,
+                        logits_to_keep=keep, **kwargs)
         self.stats.forward_calls += 1
         self.stats.tokens += sum(len(n.tokens) for n in batch)
         self.stats.padded_tokens += rows * s_max
-        if need_kv:
-            out_cache = getattr(out, self._cache_kw, None)
-            if out_cache is None:
-                out_cache = getattr(out, "past_key_values", None)
-            self._store_kv(batch, out_cache, a_max + s_max)
         if not read_cols:
             return
         logits = out.logits  # (rows, keep, vocab)
@@ -298,58 +307,23 @@ class PrefixScorer:
         for k, (i, j, cands) in enumerate(owners):
             results[i][j] = logp[k, list(cands)].tolist() if cands else []
 
-    def _prefix_cache(self, batch: list[_Node], a_max: int, s_max: int):
-        """A cache holding each row's ancestor segments, right-aligned in a_max slots.
-
-        Its storage is allocated once at full length (a_max + s_max) and the new
-        tokens' keys/values are written in place, so the prefix is copied once
-        per row and never re-concatenated.
-        """
-        from transformers import DynamicCache
-
-        paths = []
-        for n in batch:
-            chain = []
+    def _plan(self, batch: list[_Node], width: int, device: Any) -> PrefixPlan:
+        """Which stored ancestor segments each row attends to, and which rows' keys/values to keep."""
+        members: dict[int, tuple[_Node, list[int]]] = {}
+        for r, n in enumerate(batch):
             a = n.parent
             while a is not None:
-                chain.append(a)
+                if a.kv is None:
+                    raise EngineError("shared-prefix scoring: an ancestor segment was not computed first")
+                members.setdefault(id(a), (a, []))[1].append(r)
                 a = a.parent
-            paths.append(chain[::-1])
-        ref = next(p for path in paths for p in path)
-        cache = DynamicCache(config=self.model.config)
-        if len(cache.layers) != len(ref.kv):
-            cache = DynamicCache()
-        layers = []
-        for layer in range(len(ref.kv)):
-            k0, v0 = ref.kv[layer]
-            keys = k0.new_empty((len(batch), k0.shape[0], a_max + s_max, k0.shape[2]))
-            values = v0.new_empty((len(batch), v0.shape[0], a_max + s_max, v0.shape[2]))
-            for r, (n, path) in enumerate(zip(batch, paths)):
-                off = a_max - n.start
-                if off:  # masked slots must still hold finite numbers (0 x NaN is NaN)
-                    keys[r, :, :off] = 0
-                    values[r, :, :off] = 0
-                for a in path:
-                    k, v = a.kv[layer]
-                    keys[r, :, off:off + k.shape[1]] = k
-                    values[r, :, off:off + v.shape[1]] = v
-                    off += k.shape[1]
-            layers.append(_BufferLayer(keys, values, a_max))
-        cache.layers = layers
-        return cache
-
-    def _store_kv(self, batch: list[_Node], cache: Any, total: int) -> None:
-        if cache is None or not hasattr(cache, "layers"):
-            raise EngineError("shared-prefix scoring needs a key/value cache from the model; "
-                              "this model returned none (disable prefix sharing)")
-        layers = cache.layers
-        for layer in layers:
-            if layer.keys is None or layer.get_seq_length() != total:
-                raise EngineError("shared-prefix scoring needs a full (non-sliding, non-recurrent) cache in every "
-                                  "layer; disable prefix sharing for this model")
+        groups = [SegmentGroup(a.kv, torch.tensor(rs, dtype=torch.long, device=device), len(rs) == len(batch))
+                  for a, rs in members.values()]
+        n_layers = self.model.config.get_text_config().num_hidden_layers
+        keep = []
         for r, n in enumerate(batch):
-            if not n.children:
-                continue
-            s = len(n.tokens)
-            n.kv = [(layer.keys[r, :, total - s:].clone(), layer.values[r, :, total - s:].clone())
-                    for layer in layers]
+            if n.children:
+                n.kv = [None] * n_layers
+                keep.append((r, len(n.tokens), n.kv))
+        own = own_token_mask([len(n.tokens) for n in batch], width, self.model.dtype).to(device)
+        return PrefixPlan(groups, own, keep, context=max(n.end for n in batch))
