@@ -516,8 +516,12 @@ def to_markdown(result: dict[str, Any]) -> str:
         let_t = let_m["model_tokens"] / let_m["questions"]
         lines += ["", f"Work per question: the reference runs {ref_t:.0f} tokens through the model, letter-logprob "
                       f"{let_t:.0f} ({ref_t / let_t:.1f}x fewer). Each question still needs its own question and "
-                      "options plus its share of the caption, so where cost follows tokens this ratio bounds the "
-                      "speed-up for this prompt and this many questions per caption."]
+                      "options plus its share of the caption, so the speed-up is this token ratio times the ratio "
+                      "of the two modes' tokens per second."]
+        if ref_m.get("fraction_of_peak") and let_m.get("fraction_of_peak"):
+            lines[-1] += (f" Here: {ref_t / let_t:.1f} x {let_m['fraction_of_peak'] / ref_m['fraction_of_peak']:.2f} "
+                          f"({100 * let_m['fraction_of_peak']:.0f}% against {100 * ref_m['fraction_of_peak']:.0f}% "
+                          "of the peak).")
     opt = result["modes"].get("option-loglik", {})
     if "accuracy_answerable_sum_norm" in opt:
         lines += ["", f"option-loglik ranks options by mean log-prob per token (the core's default); ranked by the "
