@@ -218,3 +218,27 @@ def test_plain_matmul_attention_path_matches(tiny_model, workload, reference, mo
     seqs, reads = workload
     got = PrefixScorer(tiny_model, PrefixConfig(max_batch_rows=5)).score(seqs, reads)
     assert _max_diff(got, reference) < TOL
+
+
+def test_models_with_sliding_window_layers_run_every_prompt_whole(tiny_model, workload, reference, monkeypatch):
+    monkeypatch.setattr(tiny_model.config, "layer_types", ["sliding_attention"] * tiny_model.config.num_hidden_layers,
+                        raising=False)
+    with pytest.warns(UserWarning, match="shared-prefix scoring is off for this judge .*sliding_attention"):
+        scorer = PrefixScorer(tiny_model, PrefixConfig())
+    assert not scorer.share
+    seqs, reads = workload
+    assert _max_diff(scorer.score(seqs, reads), reference) < TOL
+    assert scorer.stats.tokens == sum(len(s) for s in {tuple(s[:max(p for p, _ in rs) + 1])
+                                                       for s, rs in zip(seqs, reads)})
+
+
+def test_bfloat16_judge_matches_its_own_full_prompts(tmp_path):
+    """Half-precision weights: the fused kernel gets bf16 inputs and an additive bf16 mask."""
+    from prism_eval.engines.hf import HFJudge
+    from prism_eval.engines.tiny import build_tiny_lm
+
+    judge = HFJudge(str(build_tiny_lm(tmp_path / "lm", seed=4)), dtype="bfloat16", batch_size=4)
+    assert judge.model.dtype == torch.bfloat16
+    seqs, reads = _workload(len(judge.tokenizer), seed=6)
+    got = judge.scorer.score(seqs, reads)
+    assert _max_diff(got, _reference(judge.model, seqs, reads)) < 0.01  # bf16 rounding (measured 2e-3)

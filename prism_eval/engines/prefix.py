@@ -14,6 +14,7 @@ real token's result. Rows from different captions share one forward pass.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -139,19 +140,23 @@ class PrefixScorer:
     def __init__(self, model: Any, config: PrefixConfig):
         self.model = model
         self.config = config
-        self.share = config.share_prefix
-        if self.share:
-            text_cfg = model.config.get_text_config()
-            kinds = set(getattr(text_cfg, "layer_types", None) or ["full_attention"])
-            if kinds != {"full_attention"}:
-                raise EngineError(f"shared-prefix scoring supports full-attention layers only (this model has "
-                                  f"{', '.join(sorted(kinds))}); load the judge with share_prefix=False")
-            if not supports_shared_prefix_attention(model):
-                raise EngineError(f"shared-prefix scoring needs a model that dispatches attention through "
-                                  f"transformers' AttentionInterface ({type(model).__name__} does not); "
-                                  f"load the judge with share_prefix=False")
+        self.share = config.share_prefix and self._can_share(model)
         self.stats = ForwardStats()
         self._kept: list[_Node] = []  # root segments (instruction headers) with their keys/values, recent first
+
+    @staticmethod
+    def _can_share(model: Any) -> bool:
+        """Whether prefix sharing is exact for this model; where not, every prompt runs whole (same results)."""
+        kinds = set(getattr(model.config.get_text_config(), "layer_types", None) or ["full_attention"])
+        if kinds != {"full_attention"}:
+            why = f"it has {', '.join(sorted(kinds))} layers"
+        elif not supports_shared_prefix_attention(model):
+            why = f"{type(model).__name__} does not dispatch attention through transformers' AttentionInterface"
+        else:
+            return True
+        warnings.warn(f"shared-prefix scoring is off for this judge ({why}); every prompt is run whole",
+                      stacklevel=3)
+        return False
 
     def score(self, seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]]) -> list[list[list[float]]]:
         """For each sequence and each of its reads, the log-probs of the candidate ids."""
