@@ -109,32 +109,34 @@ def shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor,
     for r, n, dest in plan.keep:  # this row's keys/values become a stored segment for its children
         dest[layer] = (key[r, :, width - n:].clone(), value[r, :, width - n:].clone())
     # Own tokens: every query head against its key/value head (repeated; only `width` keys).
-    out, lse = _attend(query, key.repeat_interleave(rep, dim=1), value.repeat_interleave(rep, dim=1), scale,
-                       plan.own_mask)
-    # Ancestors: the `rep` query heads of one key/value head, of all rows in the group, stacked on one axis.
-    acc = out.float().reshape(rows, kv_heads, rep * width, dim)
-    lse = lse.reshape(rows, kv_heads, rep * width)
-    q = query.reshape(rows, kv_heads, rep * width, dim)
+    own, own_lse = _attend(query, key.repeat_interleave(rep, dim=1), value.repeat_interleave(rep, dim=1), scale,
+                           plan.own_mask)
+    if not plan.groups:
+        return own.transpose(1, 2).contiguous(), None
+    # Ancestors: the `rep` query heads of one key/value head, of all rows in a group, stacked on one axis.
+    # Layout (kv_heads, rows, rep, width, ...) throughout, so a group's output needs no transpose.
+    stacked = query.view(rows, kv_heads, rep, width, dim).transpose(0, 1)
+    acc = own.float().view(rows, kv_heads, rep, width, dim).transpose(0, 1)
+    lse = own_lse.view(rows, kv_heads, rep, width).transpose(0, 1)
     for group in plan.groups:
         k, v = group.kv[layer]
-        qg = q if group.all_rows else q.index_select(0, group.rows)
-        m = qg.shape[0]
-        go, gl = _attend(qg.transpose(0, 1).reshape(1, kv_heads, m * rep * width, dim), k[None], v[None], scale)
-        go = go.float().reshape(kv_heads, m, rep * width, dim).transpose(0, 1)
-        gl = gl.reshape(kv_heads, m, rep * width).transpose(0, 1)
+        qg = stacked if group.all_rows else stacked.index_select(1, group.rows)
+        m = qg.shape[1]
+        go, gl = _attend(qg.reshape(1, kv_heads, m * rep * width, dim), k[None], v[None], scale)
+        go = go.float().view(kv_heads, m, rep, width, dim)
+        gl = gl.view(kv_heads, m, rep, width)
+        old_acc, old_lse = (acc, lse) if group.all_rows else (acc.index_select(1, group.rows),
+                                                              lse.index_select(1, group.rows))
+        # softmax over the union = weighted mean of the two parts, weights from their log-sum-exps
+        w_old = torch.sigmoid(old_lse - gl)[..., None]
+        merged, merged_lse = torch.lerp(go, old_acc, w_old), torch.logaddexp(old_lse, gl)
         if group.all_rows:
-            new = torch.logaddexp(lse, gl)
-            acc = acc * torch.exp(lse - new)[..., None] + go * torch.exp(gl - new)[..., None]
-            lse = new
+            acc, lse = merged, merged_lse
         else:
-            idx = group.rows
-            old = lse.index_select(0, idx)
-            new = torch.logaddexp(old, gl)
-            merged = acc.index_select(0, idx) * torch.exp(old - new)[..., None] + go * torch.exp(gl - new)[..., None]
-            acc = acc.index_copy(0, idx, merged)
-            lse = lse.index_copy(0, idx, new)
-    out = acc.to(query.dtype).reshape(rows, heads, width, dim)
-    return out.transpose(1, 2).contiguous(), None
+            acc = acc.index_copy(1, group.rows, merged)
+            lse = lse.index_copy(1, group.rows, merged_lse)
+    out = acc.permute(1, 3, 0, 2, 4).reshape(rows, width, heads, dim)
+    return out.to(query.dtype), None
 
 
 def register() -> bool:
