@@ -35,7 +35,7 @@ class PrefixConfig:
     min_shared_tokens: int = 16  # shorter common prefixes are recomputed, not cached
     max_batch_rows: int = 64
     max_batch_tokens: int = 2048  # padded new tokens per forward pass
-    max_cache_tokens: int = 65536  # rows x context length per forward pass (bounds attention scores)
+    max_cache_tokens: int = 16384  # rows x context length per forward pass (bounds attention work)
     max_padding: float = 1.25  # padded / real new tokens per forward pass
     max_tree_tokens: int = 16384  # distinct tokens whose KV one tree may hold at once
     keep_root_tokens: int = 4096  # tokens of common root segments kept for later calls (0: none)
