@@ -75,6 +75,10 @@ def test_bad_results_and_samples_name_the_file_and_line(tmp_path):
     (d2 / "samples.jsonl").write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(ReportError, match=r"samples.jsonl:5: 'score' should be a number in \[0, 1\]"):
         write_report([d2], tmp_path / "r.html")
+    lines[4] = "{cut off"
+    (d2 / "samples.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ReportError, match=r"samples.jsonl:5: malformed JSON"):
+        write_report([d2], tmp_path / "r.html")
 
 
 def test_unknown_suffix_needs_format(runs, tmp_path):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prism_eval.jsonl import iter_jsonl
+
 __all__ = ["ReportError", "BenchResult", "Run", "Setting", "find_run_dirs", "load_run",
            "load_runs", "group_runs"]
 
@@ -133,27 +135,18 @@ def _bench(name: str, raw: Any, where: str) -> BenchResult:
 
 def _load_samples(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{i}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ReportError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ReportError(f"{where}: should be a JSON object")
-            for key in _SAMPLE_REQUIRED:
-                if key not in row:
-                    raise ReportError(f"{where}: missing key {key!r}")
-            if row.get("caption_index") is None:  # the caption itself failed
-                row["caption_index"] = -1
-            if not isinstance(row["caption_index"], int):
-                raise ReportError(f"{where}: 'caption_index' should be an integer, got {row['caption_index']!r:.40}")
-            if not isinstance(row["score"], (int, float)) or not 0.0 <= float(row["score"]) <= 1.0:
-                raise ReportError(f"{where}: 'score' should be a number in [0, 1], got {row['score']!r:.40}")
-            rows.append(row)
+    for i, row in iter_jsonl(path.read_bytes(), str(path), ReportError):
+        where = f"{path}:{i}"
+        for key in _SAMPLE_REQUIRED:
+            if key not in row:
+                raise ReportError(f"{where}: missing key {key!r}")
+        if row.get("caption_index") is None:  # the caption itself failed
+            row["caption_index"] = -1
+        if not isinstance(row["caption_index"], int):
+            raise ReportError(f"{where}: 'caption_index' should be an integer, got {row['caption_index']!r:.40}")
+        if not isinstance(row["score"], (int, float)) or not 0.0 <= float(row["score"]) <= 1.0:
+            raise ReportError(f"{where}: 'score' should be a number in [0, 1], got {row['score']!r:.40}")
+        rows.append(row)
     return rows
 
 
