@@ -100,7 +100,8 @@ def shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor,
     window = kwargs.get("sliding_window")
     if window is not None and plan.context > window:  # within the window, sliding attention is full attention
         raise RuntimeError(f"{ATTENTION_NAME} attention: a {plan.context}-token context exceeds this model's "
-                           f"{window}-token sliding window; load the judge with share_prefix=False")
+                           f"{window}-token sliding window, which shared-prefix scoring does not follow; "
+                           f"construct the judge with share_prefix=False")
     layer = int(module.layer_idx)
     rows, heads, width, dim = query.shape
     kv_heads = key.shape[1]
