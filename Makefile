@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q -c constraints.txt
 
-.PHONY: setup demo test clean setup-vllm
+.PHONY: setup demo test test-fast lint clean setup-vllm
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,15 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/prism-eval demo --out runs/demo
 
-test: setup setup-vllm setup-browser setup-lmms
+test: setup setup-vllm setup-browser setup-lmms lint
 	$(BIN)/python -m pytest
+
+# The inner loop: lint, then every test that needs no extra environment and runs in seconds.
+test-fast: setup lint
+	$(BIN)/python -m pytest -m "not slow and not needs_vllm and not needs_lmms and not needs_browser"
+
+lint: setup
+	$(BIN)/ruff check .
 
 # vLLM (CPU build) lives in its own venv: it pins transformers<5.20 and needs torchvision,
 # torchaudio and torchcodec removed (their PyPI builds are CUDA-linked). Text models only.

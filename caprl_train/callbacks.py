@@ -1,9 +1,8 @@
 """Evaluation during training: the evaluator's score on a small benchmark subset every K steps.
 
 The reward is the judge's accuracy on the *training* questions; this callback
-runs the leaderboard's own pipeline (Evaluator.caption -> score_caption_sets ->
-aggregate, the same steps as `prism-eval run`) on held-out benchmark questions
-with the live policy weights, and logs the score in the same log row as that
+runs the leaderboard's own entry point (`prism_eval.evaluate`, as `prism-eval
+run` does) on held-out benchmark questions with the live policy weights, and logs the score in the same log row as that
 step's reward (`eval/score`, `eval/<benchmark>`). Each evaluation also writes
 results.json and samples.jsonl under <output_dir>/eval/step-<N>/.
 
@@ -21,48 +20,7 @@ from typing import Any, Sequence
 
 from transformers import TrainerCallback
 
-
-@dataclass
-class EvalSettings:
-    """What to evaluate during training, and how often (steps=0 turns it off)."""
-
-    benchmarks: tuple[str, ...] = ()
-    steps: int = 0
-    limit: int | None = 64
-    judge: str | None = None  # None: the reward's judge (shared in-process, not loaded twice)
-    protocol: str = "caprl"
-    scoring: str | None = None
-    estimator: str | None = None
-    num_captions: int = 1
-    temperature: float | None = None  # None: the protocol's caption temperature
-    max_new_tokens: int | None = None  # None: the training max_completion_length
-    at_start: bool = True
-    batch_size: int = 8
-    seed: int = 0
-
-
-def live_captioner(model, processor, spec: str, batch_size: int = 8, max_pixels: int | None = None):
-    """The evaluator's HFCaptioner around weights already in memory (no save, no reload).
-
-    Captioning goes through HFCaptioner.caption itself, so prompts, seeds and
-    decoding are the evaluator's.
-    """
-    from prism_eval.engines.hf import HFCaptioner
-
-    first = next(model.parameters())
-    cap = HFCaptioner.__new__(HFCaptioner)
-    cap.path = spec
-    cap.spec = spec
-    cap.device = first.device
-    cap.dtype = getattr(model, "dtype", None) or first.dtype
-    cap.batch_size = batch_size
-    cap.revision = None
-    cap.max_pixels = max_pixels
-    cap.processor = processor
-    cap.model = model
-    cap.tokenizer = processor.tokenizer
-    cap._identity = {"live": spec}
-    return cap
+from caprl_train.config import EvalSettings
 
 
 @dataclass
@@ -82,7 +40,7 @@ class PrismEvalCallback(TrainerCallback):
     def __init__(self, settings: EvalSettings, processor, output_dir: str | Path, judge: Any = None,
                  judge_spec: str = "builtin:smollm2-135m", trainer: Any = None) -> None:
         from prism_eval.benchmarks import load_benchmark
-        from prism_eval.pipeline import RunOptions
+        from prism_eval.runner.options import RunOptions
 
         if not settings.benchmarks:
             raise ValueError("evaluation during training needs at least one benchmark (--eval-benchmark)")
@@ -100,66 +58,40 @@ class PrismEvalCallback(TrainerCallback):
                                   seed=settings.seed, caption_temperature=settings.temperature,
                                   caption_max_tokens=settings.max_new_tokens, caption_batch=settings.batch_size,
                                   store=str(self.out / "store.sqlite"))
-        self._evaluator = None
+        self._session = None
         self.history: list[EvalRecord] = []
 
-    # -- the evaluator ------------------------------------------------------------------
-
-    def evaluator(self):
-        if self._evaluator is None:
-            from prism_eval.pipeline import Evaluator, model_identity
-            from prism_eval.store import CachingJudge, Lazy
+    def session(self):
+        """The evaluator session: one store, and the reward's judge shared instead of loaded again."""
+        if self._session is None:
+            from prism_eval.runner.evaluator import Evaluator
 
             self.out.mkdir(parents=True, exist_ok=True)
-            ev = Evaluator(self.options)
-            if self.judge is not None:  # share the reward's judge instead of loading it again
-                shared = self.judge
-                ev.judge = CachingJudge(Lazy(lambda: shared, self.judge_spec), ev.store, model_identity(self.judge_spec))
-            self._evaluator = ev
-        return self._evaluator
+            self._session = Evaluator(self.options, judge=self.judge)
+        return self._session
 
     def evaluate(self, model, step: int) -> EvalRecord:
         """Caption the benchmark subset with `model` as it is now and score it like `prism-eval run`."""
         import torch
 
-        from prism_eval.core.utility import CaptionSet, score_caption_sets
-        from prism_eval.pipeline import aggregate, write_atomic
-        from prism_eval.store import Lazy
+        from prism_eval.api import evaluate
+        from prism_eval.engines.hf import HFCaptioner
 
         start = time.perf_counter()
-        ev = self.evaluator()
         spec = f"live:step-{step}"
-        captioner = live_captioner(model, self.processor, spec, batch_size=self.settings.batch_size)
-        identity = {"spec": spec, "run": self.run_id, "step": step}
-        n = self.settings.num_captions
+        captioner = HFCaptioner.from_loaded(model, self.processor, spec=spec, batch_size=self.settings.batch_size,
+                                            identity={"spec": spec, "run": self.run_id, "step": step})
         step_dir = self.out / f"step-{step}"
         was_training = model.training
         grad = torch.is_grad_enabled()
         model.eval()
-        scores: dict[str, float | None] = {}
-        lines: list[str] = []
-        per_bench: dict[str, Any] = {}
         try:
-            for bench in self.benchmarks:
-                samples = list(bench.samples)
-                captions, _ = ev.caption(Lazy(lambda: captioner, spec), identity, samples, n)
-                sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
-                config = self.options.utility_config(ev.protocol, bench)
-                scored = score_caption_sets(ev.judge, ev.protocol, sets, config)
-                summary, bench_lines = aggregate(bench, samples, captions, sets, scored, spec, step_dir, config)
-                per_bench[bench.name] = summary
-                scores[bench.name] = summary["score"]
-                lines.extend(bench_lines)
+            record = evaluate(captioner, self.benchmarks, session=self.session(), out=step_dir)
         finally:
             model.train(was_training)
             torch.set_grad_enabled(grad)
-        valid = [s for s in scores.values() if s is not None]
-        score = sum(valid) / len(valid) if valid else None
-        results = {"captioner": spec, "judge": self.judge_spec, "protocol": ev.protocol.name, "step": step,
-                   "benchmarks": per_bench, "average": score}
-        write_atomic(step_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        write_atomic(step_dir / "samples.jsonl", "".join(lines))
-        return EvalRecord(step, score, scores, time.perf_counter() - start, out_dir=str(step_dir))
+        scores = {name: b.score for name, b in record.benchmarks.items()}
+        return EvalRecord(step, record.average, scores, time.perf_counter() - start, out_dir=str(step_dir))
 
     # -- trainer hooks ----------------------------------------------------------------------
 
@@ -246,4 +178,4 @@ def _barrier() -> None:
         dist.barrier()
 
 
-__all__ = ["EvalSettings", "PrismEvalCallback", "EvalRecord", "GradModeGuard", "live_captioner"]
+__all__ = ["EvalSettings", "PrismEvalCallback", "EvalRecord", "GradModeGuard"]

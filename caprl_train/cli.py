@@ -19,50 +19,8 @@ from typing import Any, Callable
 
 import click
 
-from caprl_train.callbacks import EvalSettings
+from caprl_train.config import DataConfig, EvalSettings, GRPOSettings, LoraSettings, RewardConfig, TrainConfig
 from caprl_train.curate import FilterConfig, GenerateConfig
-from caprl_train.data import DataConfig
-from caprl_train.reward import RewardConfig
-
-CHOICES = {
-    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
-    "scale_rewards": ("group", "batch", "none"),
-    "vllm_mode": ("colocate", "server"),
-    "scoring": ("generate", "letter-logprob", "option-loglik"),
-    "option_norm": ("mean", "sum", "pmi"),
-    "estimator": ("argmax", "expected", "sampled"),
-    "protocol": ("caprl", "caprl-eval", "prism", "prism-query"),
-    "match": ("letter", "substring"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"),
-}
-
-HELP = {
-    "model": "policy: any image-text-to-text model (hub id or folder)",
-    "source": "QA data: a hub id (internlm/CapRL-QA-75K layout), a parquet/dataset folder, or a local JSONL "
-              "(training layout, or the evaluator's one-question-a-line layout)",
-    "image_size": "resize every image to this square (a multiple of 28 for Qwen2.5-VL; advised with vLLM rollouts)",
-    "max_image_side": "downscale images whose long side exceeds this",
-    "num_generations": "group size G: captions sampled per image",
-    "max_completion_length": "maximum caption tokens",
-    "beta": "KL coefficient (0: no reference model)",
-    "per_device_train_batch_size": "completions (not images) per device per micro-step",
-    "judge": "judge spec: builtin:smollm2-135m, hf:<path>, vllm:<path>, openai:<model>@<url>",
-    "questions_per_caption": "questions drawn (with replacement) per caption; 0 asks every question once",
-    "estimator": "argmax / expected (probability of the gold letter) / sampled (one sampled answer per ask)",
-    "length_beta": "weight of CapRL++'s length term (0: off)",
-    "eval_benchmark": "benchmark name or JSONL path to evaluate during training",
-    "eval_judge": "judge for evaluation; unset: the reward's judge, shared in-process",
-    "eval_limit": "questions per benchmark",
-    "eval_temperature": "caption temperature for evaluation; unset: the protocol's",
-    "eval_max_new_tokens": "caption tokens for evaluation; unset: --max-completion-length",
-    "vlm": "VLM spec (hf:, vllm:, openai:<model>@<url>; file:<outputs.jsonl> re-parses saved outputs in generate)",
-    "rounds": "times each question is asked (options reshuffled each time)",
-    "image_threshold": "keep when accuracy with the image is above this",
-    "text_threshold": "keep when text-only accuracy is below this",
-    "match": "letter: the evaluator's answer cascade; substring: the released script's `letter in output`",
-    "steps": "evaluate every this many steps (0: off)",
-    "extra": "KEY=VALUE for any other trl GRPOConfig field (repeatable; VALUE parsed as JSON when it can be)",
-}
 
 
 def _kind(tp: Any) -> tuple[Any, bool]:
@@ -95,15 +53,17 @@ def dataclass_options(cls: type, prefix: str = "", rename: dict[str, str] | None
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
             shown = ",".join(default) if isinstance(default, tuple) else default
-            help_text = HELP.get(dest, HELP.get(f.name, "")) + f"  [default: {shown}]"
+            help_text = f.metadata.get("help", "") + f"  [default: {shown}]"
+            choices = f.metadata.get("choices")
             if tp is bool:
                 opt = click.option(f"--{flag}/--no-{flag}", dest, default=None, help=help_text)
             elif typing.get_origin(tp) in (tuple, list):
-                opt = click.option(f"--{flag}", dest, multiple=True, help=help_text + " (repeatable or comma-separated)")
+                opt = click.option(f"--{flag}", dest, multiple=True,
+                                   help=help_text + " (repeatable or comma-separated)")
             elif typing.get_origin(tp) is dict:
                 opt = click.option(f"--{flag}", dest, multiple=True, help=help_text)
             else:
-                ctype = click.Choice(CHOICES[f.name]) if f.name in CHOICES and tp is str else {
+                ctype = click.Choice(choices) if choices and tp is str else {
                     int: click.INT, float: click.FLOAT}.get(tp, click.STRING)
                 opt = click.option(f"--{flag}", dest, type=ctype, default=None, help=help_text)
             fn = opt(fn)
@@ -201,11 +161,10 @@ REWARD_SKIP = ("max_completion_length", "eos_token_ids")
 GRPO_RENAME = {"extra": "grpo_arg"}
 LORA_RENAME = {"enabled": "lora", "target_modules": "lora_target_modules", "merge_on_save": "merge_lora"}
 EVAL_RENAME = {"benchmarks": "eval_benchmark"}
+_NESTED = ("data", "grpo", "reward", "lora", "eval")
 
 
 def _train_options(fn: Callable) -> Callable:
-    from caprl_train.train import GRPOSettings, LoraSettings
-
     for deco in (dataclass_options(EvalSettings, "eval_", EVAL_RENAME),
                  dataclass_options(LoraSettings, "lora_", LORA_RENAME),
                  dataclass_options(RewardConfig, "", REWARD_RENAME, REWARD_SKIP),
@@ -217,14 +176,10 @@ def _train_options(fn: Callable) -> Callable:
 
 def build_train_config(values: dict[str, Any]):
     """TrainConfig from parsed flags (and --config), flags winning."""
-    from caprl_train.train import TrainConfig
-
     cfg = TrainConfig()
     if values.get("config"):
         _from_mapping(cfg, _read_config(values["config"]), "--config")
-    for name in ("model", "output_dir", "dtype", "trust_remote_code", "attn_implementation", "resume_from_checkpoint"):
-        if values.get(name) is not None:
-            setattr(cfg, name, values[name])
+    apply_options(cfg, values, skip=_NESTED)
     apply_options(cfg.data, values, "", DATA_RENAME)
     apply_options(cfg.grpo, values, "", GRPO_RENAME)
     apply_options(cfg.reward, values, "", REWARD_RENAME, REWARD_SKIP)
@@ -242,14 +197,10 @@ def build_train_config(values: dict[str, Any]):
 
 
 @main.command("train")
-@click.option("--config", "config", type=click.Path(), default=None, help="JSON/YAML settings (nested like TrainConfig)")
-@click.option("--model", default=None, help="policy: any image-text-to-text model  [default: Qwen/Qwen2.5-VL-3B-Instruct]")
-@click.option("--output-dir", default=None, help="checkpoints and the final policy  [default: runs/caprl]")
-@click.option("--dtype", type=click.Choice(CHOICES["dtype"]), default=None, help="policy weights dtype  [default: auto]")
-@click.option("--trust-remote-code/--no-trust-remote-code", default=None)
-@click.option("--attn-implementation", default=None, help="e.g. flash_attention_2, sdpa")
-@click.option("--resume-from-checkpoint", default=None, help="a checkpoint-N folder to resume from")
+@click.option("--config", "config", type=click.Path(), default=None,
+              help="JSON/YAML settings (nested like TrainConfig)")
 @click.option("--print-config", is_flag=True, help="print the resolved settings as JSON and exit")
+@dataclass_options(TrainConfig, skip=_NESTED)
 @_train_options
 def train_cmd(print_config: bool, **values: Any) -> None:
     """GRPO training of a captioner (trl GRPOTrainer) on the caption-utility reward."""

@@ -4,7 +4,7 @@ Two layouts are read:
 - CapRL-QA-75K (`internlm/CapRL-QA-75K`, or a local parquet/JSONL copy, or what
   `caprl-train curate filter` writes): one row per image, `image`, `prompt`,
   `reward_model.ground_truth` = [{question, choices: ["A) ...", ...], answer: "C"}, ...].
-- The evaluator's local JSONL (DESIGN.md): one question a line, grouped here by image.
+- The evaluator's local JSONL benchmark: one question a line, grouped here by image.
 
 Every source becomes a `datasets.Dataset` whose rows are what trl's GRPOTrainer
 and `caprl_train.reward.CaptionUtilityReward` need: `prompt` (one conversational
@@ -17,13 +17,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from prism_eval.core.options import LETTERS
+from caprl_train.config import DataConfig
+from prism_eval.core.options import LETTERS, OptionsError, normalize_mcq
 from prism_eval.core.protocols import CAPRL_CAPTION_PROMPT
-from prism_eval.jsonl import iter_jsonl
+from prism_eval.io.jsonl import iter_jsonl
 
 _LABELLED = re.compile(r"^\s*\(?([A-Z])\s*[).:]\s*(.*)$", re.S)
 TRL_COLUMNS = ("prompt", "image", "qa", "sample_id")
@@ -31,25 +31,6 @@ TRL_COLUMNS = ("prompt", "image", "qa", "sample_id")
 
 class DataError(ValueError):
     """Bad training data; the message names the source, the row and the problem."""
-
-
-@dataclass
-class DataConfig:
-    """Where the QA data is and how its images reach the policy.
-
-    `image_size` resizes every image to one fixed square (a multiple of 28 for
-    Qwen2.5-VL): trl's vLLM colocate rollouts break on mixed image sizes (trl
-    #6401). `max_image_side` only caps the long side, keeping the aspect ratio.
-    """
-
-    source: str = ""
-    split: str = "train"
-    image_root: str | None = None
-    limit: int | None = None
-    prompt: str = CAPRL_CAPTION_PROMPT
-    image_size: int | None = None
-    max_image_side: int | None = 1024
-    min_questions: int = 1
 
 
 # ---- questions ---------------------------------------------------------------------------
@@ -87,22 +68,14 @@ def normalise_question(record: dict[str, Any], where: str) -> dict[str, Any]:
         options = [by_label[L] for L in LETTERS[:len(labels)]]
     else:
         options = [str(c).strip() if lab is None else t for (lab, t), c in zip(labelled, raw)]
-    if any(not o for o in options):
-        raise DataError(f"{where}: an option is empty")
-    if len(options) > len(LETTERS) - 1:
-        raise DataError(f"{where}: {len(options)} options; at most {len(LETTERS) - 1} are supported")
     answer = str(record.get("answer", "")).strip()
-    letter, rest = split_choice(answer)
-    if letter is None and len(answer) == 1 and answer.upper() in LETTERS:
-        letter = answer.upper()
-    if letter is None:
-        matches = [LETTERS[i] for i, o in enumerate(options) if o.lower() == (rest or answer).lower()]
-        letter = matches[0] if len(matches) == 1 else None
-    if letter is None or letter not in LETTERS[:len(options)]:
-        raise DataError(f"{where}: answer {answer!r} is not one of the option letters "
-                        f"A-{LETTERS[len(options) - 1]}")
+    letter, rest = split_choice(answer)  # "C) text" -> C
+    try:
+        options, letter = normalize_mcq(options, letter if letter is not None else answer)
+    except OptionsError as exc:
+        raise DataError(f"{where}: {exc}") from None
     out = {k: v for k, v in record.items() if k not in ("question", "options", "choices", "answer")}
-    out.update(question=text.strip(), options=options, answer=letter)
+    out.update(question=text.strip(), options=list(options), answer=letter)
     return out
 
 
@@ -143,7 +116,7 @@ def ground_truth_of(row: dict[str, Any]) -> Any:
 def _resolve(path: str, root: Path, where: str) -> Path:
     p = Path(path)
     if not p.is_absolute():
-        from prism_eval.images import ImageError, resolve_inside
+        from prism_eval.io.images import ImageError, resolve_inside
         try:
             return resolve_inside(root, path)
         except ImageError as exc:
@@ -157,7 +130,7 @@ def to_pil(value: Any, root: Path, where: str):
     """A dataset image cell (PIL, bytes, {bytes, path}, or a path) as an RGB PIL image."""
     from PIL import Image
 
-    from prism_eval.images import to_rgb
+    from prism_eval.io.images import to_rgb
 
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
@@ -203,7 +176,7 @@ def _is_question_per_line(row: dict[str, Any]) -> bool:
 
 
 def _rows_from_benchmark_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    """DESIGN.md local JSONL, grouped by image; open questions are dropped (the reward is MCQ accuracy)."""
+    """A local JSONL benchmark, grouped by image; open questions are dropped (the reward is MCQ accuracy)."""
     from prism_eval.benchmarks import BenchmarkError, load_jsonl_benchmark
 
     try:

@@ -8,48 +8,12 @@ captions, questions, protocol and seed are the same number.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Sequence
 
+from caprl_train.config import RewardConfig
 from prism_eval.core.protocols import get_protocol
 from prism_eval.core.records import ImageRef, Question, Sample
-from prism_eval.core.utility import CaptionSet, UtilityConfig, score_caption_sets
-
-
-@dataclass
-class RewardConfig:
-    """Reward settings; defaults follow CapRL's reward server (qa_num=8, shuffle on, 'cannot answer' added).
-
-    `questions_per_caption=None` asks every question once (the server's --all_qa).
-    The expected estimator has the sampled reward's expectation without its noise.
-    The length term is CapRL++'s: full reward up to l1 caption tokens, linear to 0 at l2, weight beta.
-    """
-
-    judge: str = "builtin:smollm2-135m"
-    protocol: str = "caprl"
-    # option-loglik because the default judge is the 135M built-in one, which is at chance in letter mode
-    # (measured on the demo: expected reward 21% for honest captions and for hacks alike); with a
-    # multi-billion-parameter judge, letter-logprob is CapRL's own procedure.
-    scoring: str = "option-loglik"
-    option_norm: str = "mean"
-    estimator: str = "expected"
-    questions_per_caption: int | None = 8
-    shuffle: bool = True
-    cannot_answer: bool = True
-    label_quirk: bool = False
-    temperature: float | None = None
-    seed: int = 0
-    length_l1: int = 2048
-    length_l2: int = 3072
-    length_beta: float = 0.0
-    max_completion_length: int | None = None
-    judge_batch: int = 256
-    eos_token_ids: tuple[int, ...] = ()  # a completion that reaches the cap without one of these was truncated
-
-    def utility_config(self, step: int = 0) -> UtilityConfig:
-        return UtilityConfig(scoring=self.scoring, estimator=self.estimator, draws=self.questions_per_caption,
-                             option_norm=self.option_norm, seed=self.seed + step, temperature=self.temperature,
-                             batch_size=self.judge_batch)
+from prism_eval.core.utility import CaptionSet, score_caption_sets
 
 
 def length_reward(n_tokens: int, l1: int, l2: int) -> float:
@@ -73,7 +37,8 @@ def questions_from_records(records: Sequence[dict[str, Any]] | str, sample_id: s
         options = r.get("options")
         if options is None:
             options = [c.split(")", 1)[1].strip() if len(c) > 2 and c[1] == ")" else c for c in r["choices"]]
-        out.append(Question(id=str(r.get("id", f"{sample_id}#{i}")), text=r["question"], answer=str(r["answer"]).strip(),
+        out.append(Question(id=str(r.get("id", f"{sample_id}#{i}")), text=r["question"],
+                            answer=str(r["answer"]).strip(),
                             options=tuple(options)))
     return tuple(out)
 
@@ -120,44 +85,21 @@ class CaptionUtilityReward:
         texts = [completion_text(c) for c in completions]
         ids = list(sample_id) if sample_id is not None else [str(i) for i in range(len(texts))]
         step = int(getattr(trainer_state, "global_step", 0) or 0)
-        # group consecutive completions of the same sample
-        groups: list[tuple[Sample, list[int]]] = []
-        for i, (sid, q) in enumerate(zip(ids, qa)):
-            if groups and groups[-1][0].id == str(sid):
-                groups[-1][1].append(i)
-                continue
-            sample = Sample(id=str(sid), images=(ImageRef(key=str(sid), sha256=str(sid)),),
-                            questions=questions_from_records(q, str(sid)))
-            groups.append((sample, [i]))
+        groups = group_completions(ids, qa)
         scored = self.score([g[0] for g in groups], [[texts[i] for i in g[1]] for g in groups], step)
-        rewards: list[float | None] = [None] * len(texts)
+        judge_acc: list[float | None] = [None] * len(texts)
         answers = []
         for (_sample, idx), row in zip(groups, scored):
             for i, cs in zip(idx, row):
-                rewards[i] = cs.utility
+                judge_acc[i] = cs.utility
                 answers.extend(cs.answers)
-        accuracy = [r for r in rewards if r is not None]
-        lengths = [len(ids_) for ids_ in completion_ids] if completion_ids is not None else [len(t.split()) for t in texts]
-        judge_acc = list(rewards)
+        lengths = ([len(c) for c in completion_ids] if completion_ids is not None
+                   else [len(t.split()) for t in texts])
+        rewards = list(judge_acc)
+        len_terms = [length_reward(n, self.config.length_l1, self.config.length_l2) for n in lengths]
         if self.config.length_beta:
-            len_terms = [length_reward(n, self.config.length_l1, self.config.length_l2) for n in lengths]
             rewards = [None if r is None else r + self.config.length_beta * t for r, t in zip(rewards, len_terms)]
-        self.last_stats = {
-            "judge_accuracy": sum(accuracy) / len(accuracy) if accuracy else float("nan"),
-            "caption_length": sum(lengths) / len(lengths) if lengths else 0.0,
-            "unparsed_rate": sum(a.status == "unanswered" for a in answers) / max(len(answers), 1),
-            "failed_rate": sum(a.status == "failed" for a in answers) / max(len(answers), 1),
-        }
-        if self.config.max_completion_length:
-            cap = self.config.max_completion_length
-            eos = set(self.config.eos_token_ids)
-            if completion_ids is not None and eos:
-                truncated = [len(c) >= cap and (not len(c) or int(c[-1]) not in eos) for c in completion_ids]
-            else:
-                truncated = [n >= cap for n in lengths]
-            self.last_stats["truncation_rate"] = sum(truncated) / max(len(truncated), 1)
-        if self.config.length_beta:
-            self.last_stats["length_term"] = sum(len_terms) / max(len(len_terms), 1)
+        self.last_stats = self._stats(judge_acc, answers, lengths, len_terms, completion_ids)
         if log_metric is not None:
             for name, value in self.last_stats.items():
                 log_metric(f"caption_utility/{name}", value)
@@ -167,3 +109,40 @@ class CaptionUtilityReward:
             log_extra("caption_tokens", lengths)
         return rewards
 
+    def _stats(self, judge_acc: list[float | None], answers: list, lengths: list[int], len_terms: list[float],
+               completion_ids: Sequence | None) -> dict[str, float]:
+        """What each reward call logs: judge accuracy, caption length, unparsed/failed/truncated shares."""
+        accuracy = [r for r in judge_acc if r is not None]
+        stats = {
+            "judge_accuracy": sum(accuracy) / len(accuracy) if accuracy else float("nan"),
+            "caption_length": sum(lengths) / len(lengths) if lengths else 0.0,
+            "unparsed_rate": sum(a.status == "unanswered" for a in answers) / max(len(answers), 1),
+            "failed_rate": sum(a.status == "failed" for a in answers) / max(len(answers), 1),
+        }
+        if self.config.max_completion_length:
+            truncated = truncated_flags(lengths, completion_ids, self.config.max_completion_length,
+                                        set(self.config.eos_token_ids))
+            stats["truncation_rate"] = sum(truncated) / max(len(truncated), 1)
+        if self.config.length_beta:
+            stats["length_term"] = sum(len_terms) / max(len(len_terms), 1)
+        return stats
+
+
+def group_completions(ids: Sequence[Any], qa: Sequence[Any]) -> list[tuple[Sample, list[int]]]:
+    """Consecutive completions of the same sample form one group (trl lays a group's G completions out together)."""
+    groups: list[tuple[Sample, list[int]]] = []
+    for i, (sid, q) in enumerate(zip(ids, qa)):
+        if groups and groups[-1][0].id == str(sid):
+            groups[-1][1].append(i)
+            continue
+        sample = Sample(id=str(sid), images=(ImageRef(key=str(sid), sha256=str(sid)),),
+                        questions=questions_from_records(q, str(sid)))
+        groups.append((sample, [i]))
+    return groups
+
+
+def truncated_flags(lengths: list[int], completion_ids: Sequence | None, cap: int, eos: set[int]) -> list[bool]:
+    """Which completions hit the length cap without ending (no end-of-sequence token as the last id)."""
+    if completion_ids is not None and eos:
+        return [len(c) >= cap and (not len(c) or int(c[-1]) not in eos) for c in completion_ids]
+    return [n >= cap for n in lengths]

@@ -20,84 +20,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from caprl_train.callbacks import EvalSettings, GradModeGuard, PrismEvalCallback
-from caprl_train.data import DataConfig, load_training_data
-from caprl_train.reward import CaptionUtilityReward, RewardConfig
-
-DEFAULT_POLICY = "Qwen/Qwen2.5-VL-3B-Instruct"
-
-
-@dataclass
-class GRPOSettings:
-    """The GRPO knobs (names as in trl's GRPOConfig). Batch sizes count completions, not images."""
-
-    num_generations: int = 8
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_completion_length: int = 4096
-    learning_rate: float = 1e-6
-    beta: float = 0.0
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    num_iterations: int = 1
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 8
-    steps_per_generation: int | None = None
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    warmup_steps: int = 20
-    lr_scheduler_type: str = "linear"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    mask_truncated_completions: bool = False
-    gradient_checkpointing: bool = True
-    bf16: bool | None = None  # None: on when the GPU supports it
-    seed: int = 0
-    logging_steps: int = 1
-    save_steps: int = 50
-    save_total_limit: int | None = None
-    report_to: str = "none"
-    log_completions: bool = False
-    use_vllm: bool = False
-    vllm_mode: str = "colocate"
-    vllm_server_base_url: str | None = None
-    vllm_gpu_memory_utilization: float = 0.3
-    vllm_tensor_parallel_size: int = 1
-    vllm_enable_sleep_mode: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # any other GRPOConfig field, passed through
-
-
-@dataclass
-class LoraSettings:
-    """LoRA through peft; the final checkpoint is merged so `hf:<dir>` loads a plain model."""
-
-    enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    merge_on_save: bool = True
-
-
-@dataclass
-class TrainConfig:
-    model: str = DEFAULT_POLICY
-    output_dir: str = "runs/caprl"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
-    attn_implementation: str | None = None
-    resume_from_checkpoint: str | None = None
-    data: DataConfig = field(default_factory=DataConfig)
-    grpo: GRPOSettings = field(default_factory=GRPOSettings)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+from caprl_train.callbacks import GradModeGuard, PrismEvalCallback
+from caprl_train.config import (
+    DEFAULT_POLICY,
+    DataConfig,
+    EvalSettings,
+    GRPOSettings,
+    LoraSettings,
+    RewardConfig,
+    TrainConfig,
+)
+from caprl_train.data import load_training_data
+from caprl_train.reward import CaptionUtilityReward
 
 _GRPO_PASSTHROUGH = ("num_generations", "temperature", "top_p", "max_completion_length", "learning_rate", "beta",
                      "loss_type", "scale_rewards", "epsilon", "epsilon_high", "num_iterations",

@@ -17,9 +17,11 @@ import math
 import re
 import threading
 import unicodedata
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from prism_eval.core.records import Question
+from prism_eval.core.registry import Registry, did_you_mean
 
 COMPAT_MODES = ("caprl",)
 RELAXED_TOLERANCE = 0.05
@@ -295,7 +297,9 @@ def math_equal(prediction: str, target: str, compat: str | None = None) -> float
 
 # ---------------------------------------------------------------- MMMU's open-question rule
 
-_NUM_IN_TEXT = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b|-?\d+(?:\.\d+)?[eE][+-]?\d+|-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
+_NUM_IN_TEXT = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b"  # 1,234,567
+                          r"|-?\d+(?:\.\d+)?[eE][+-]?\d+"  # 1.5e-3
+                          r"|-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")  # 12, 3.5, .5
 _KEY_MARKERS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
 
 
@@ -351,62 +355,60 @@ def mmmu_open(prediction: str, targets: str | Sequence[str]) -> float:
     return 0.0
 
 
-# ---------------------------------------------------------------- registry and score_open
+# ---------------------------------------------------------------- the metric registry
 
-def _over(fn: Callable[[str, str], float]) -> Callable[[str, Sequence[str], str | None], float]:
-    def scored(prediction: str, accepted: Sequence[str], compat: str | None) -> float:
-        return max((fn(prediction, t, compat=compat) for t in accepted), default=0.0)
+MetricFn = Callable[[str, Question, "str | None"], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric: `fn(prediction, question, compat)` -> [0, 1], and the compatibility modes it knows."""
+
+    fn: MetricFn
+    compat_modes: tuple[str, ...] = ()
+
+
+METRICS: Registry[Metric] = Registry("metric", MetricError)
+
+
+def register_metric(name: str, fn: MetricFn, compat_modes: tuple[str, ...] = (), *, replace: bool = False) -> None:
+    """Make `name` usable in metric expressions (a bridge such as lmms:<task> registers its task's scorer)."""
+    if "+" in name:
+        raise MetricError(f"metric name {name!r} may not contain '+'")
+    METRICS.register(name, Metric(fn, compat_modes), replace=replace)
+
+
+def _best_over_accepted(fn: Callable[..., float]) -> MetricFn:
+    def scored(prediction: str, question: Question, compat: str | None) -> float:
+        return max((fn(prediction, t, compat=compat) for t in question.accepted), default=0.0)
     return scored
 
 
-def _exact(prediction: str, accepted: Sequence[str], compat: str | None) -> float:
-    return max((exact_match(prediction, t) for t in accepted), default=0.0)
-
-
-def _mmmu(prediction: str, accepted: Sequence[str], compat: str | None) -> float:
-    return mmmu_open(prediction, list(accepted))
-
-
-def _anls_all(prediction: str, accepted: Sequence[str], compat: str | None) -> float:
-    return anls(prediction, list(accepted), compat=compat)
-
-
-# name -> scorer over all accepted answers, and whether a compat variant exists
-METRICS: dict[str, Callable[[str, Sequence[str], str | None], float]] = {
-    "exact_match": _exact,
-    "relaxed_accuracy": _over(relaxed_accuracy),
-    "anls": _anls_all,
-    "math_equal": _over(math_equal),
-    "mmmu_open": _mmmu,
-}
-_HAS_COMPAT = {"relaxed_accuracy", "anls", "math_equal"}
-
-# Scorers registered at run time by a bridge (e.g. "lmms:chartqa", scored by that lmms-eval task's own
-# process_results): name -> fn(prediction, question) -> float. The name is used whole, never split.
-EXTERNAL: dict[str, Callable[[str, Question], float]] = {}
-
-
-def register_scorer(name: str, fn: Callable[[str, Question], float]) -> None:
-    """Make `name` a metric scored by `fn(prediction, question)`; used by prism_eval.lmms_bridge."""
-    if name in METRICS:
-        raise MetricError(f"metric {name!r} is built in and cannot be replaced")
-    EXTERNAL[name] = fn
+register_metric("exact_match", lambda p, q, c: max((exact_match(p, t) for t in q.accepted), default=0.0))
+register_metric("relaxed_accuracy", _best_over_accepted(relaxed_accuracy), COMPAT_MODES)
+register_metric("anls", lambda p, q, c: anls(p, list(q.accepted), compat=c), COMPAT_MODES)
+register_metric("math_equal", _best_over_accepted(math_equal), COMPAT_MODES)
+register_metric("mmmu_open", lambda p, q, c: mmmu_open(p, list(q.accepted)))
 
 
 def parse_metric(expression: str) -> list[tuple[str, str | None]]:
-    """'relaxed_accuracy:caprl+math_equal' -> [('relaxed_accuracy', 'caprl'), ('math_equal', None)]."""
+    """'relaxed_accuracy:caprl+math_equal' -> [('relaxed_accuracy', 'caprl'), ('math_equal', None)].
+
+    A registered name that itself holds ':' (lmms:<task>) is taken whole.
+    """
     if not expression or not isinstance(expression, str):
         raise MetricError(f"metric must be a non-empty string, got {expression!r}")
-    if expression in EXTERNAL:
+    if expression in METRICS:
         return [(expression, None)]
     terms: list[tuple[str, str | None]] = []
     for raw in expression.split("+"):
         name, _, compat = raw.strip().partition(":")
         name, compat = name.strip(), (compat.strip() or None)
         if name not in METRICS:
-            raise MetricError(f"unknown metric {name!r} in {expression!r}; choose from {', '.join(METRICS)}")
+            raise MetricError(f"unknown metric {name!r} in {expression!r}{did_you_mean(name, METRICS)}; "
+                              f"choose from {', '.join(METRICS.names())}")
         _check_compat(compat)
-        if compat and name not in _HAS_COMPAT:
+        if compat and compat not in METRICS.get(name).compat_modes:
             raise MetricError(f"metric {name!r} has no {compat!r} variant (in {expression!r})")
         terms.append((name, compat))
     return terms
@@ -414,28 +416,24 @@ def parse_metric(expression: str) -> list[tuple[str, str | None]]:
 
 def with_compat(expression: str, compat: str | None) -> str:
     """The same metric expression with every term that has a variant switched to `compat` (or back)."""
-    if expression in EXTERNAL:
-        return expression
     terms = parse_metric(expression)
+    if len(terms) == 1 and terms[0][0] == expression:
+        return expression
     if compat is not None:
         _check_compat(compat)
-    return "+".join(f"{n}:{compat}" if compat and n in _HAS_COMPAT else n for n, _ in terms)
+    return "+".join(f"{n}:{compat}" if compat and compat in METRICS.get(n).compat_modes else n for n, _ in terms)
 
 
 def score_open(prediction: str | None, question: Question, metric: str) -> float:
     """Score an extracted open answer against every accepted answer of the question; the best term wins."""
     if prediction is None:
         return 0.0
-    accepted: Iterable[str] = question.accepted
-    accepted = [a for a in accepted if a is not None and str(a) != ""]
-    if not accepted:
+    if not [a for a in question.accepted if a is not None and str(a) != ""]:
         raise MetricError(f"question {question.id!r} has no accepted answer to score against")
-    if metric in EXTERNAL:
-        value = float(EXTERNAL[metric](str(prediction), question))
-        return 0.0 if math.isnan(value) else min(1.0, max(0.0, value))
     best = 0.0
     for name, compat in parse_metric(metric):
-        best = max(best, float(METRICS[name](str(prediction), accepted, compat)))
+        value = float(METRICS.get(name).fn(str(prediction), question, compat))
+        best = max(best, 0.0 if math.isnan(value) else value)
         if best >= 1.0:
             break
-    return min(1.0, max(0.0, best)) if not math.isnan(best) else 0.0
+    return min(1.0, max(0.0, best))

@@ -11,6 +11,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
+from typing import Literal, Sequence
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CANNOT_ANSWER = "Can not answer based on the caption"
@@ -29,6 +30,80 @@ def letter_index(letter: str, n_options: int) -> int:
         raise OptionsError(f"answer {letter!r} is not one of the option letters "
                            f"{LETTERS[0]}-{LETTERS[n_options - 1]}")
     return LETTERS.index(letter)
+
+
+AnswerForm = Literal["letter", "index", "index1", "text"]
+ANSWER_FORMS: tuple[str, ...] = ("letter", "index", "index1", "text")
+MAX_OPTIONS = len(LETTERS) - 1  # one letter stays free for the appended "cannot answer" option
+_LETTER_DECOR = re.compile(r"^[\s(\[*]*([A-Za-z])[\s)\].:*]*$")
+
+
+def _fold(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def normalize_mcq(options: Sequence[object], answer: object, answer_as: AnswerForm = "letter"
+                  ) -> tuple[tuple[str, ...], str]:
+    """The one check of a multiple-choice question: (option texts, answer letter) or OptionsError.
+
+    Every loader (local JSONL, benchmark specs, training data) calls this, so a
+    question is accepted or refused the same way wherever it comes from. Options
+    must be 2..25 non-empty strings, distinct after case and space folding (a
+    twin would split the gold's probability), and none may be the "cannot
+    answer" text the protocols append. `answer_as`: "letter" ("B", "b", "(B)",
+    "B.", or failing that an option's text), "index" / "index1" (0- or
+    1-based), "text" (an option's text). Text matches exactly first, then after
+    case and space folding.
+    """
+    if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
+        raise OptionsError("'options' must be a list of strings")
+    if not all(isinstance(o, (str, int, float)) and not isinstance(o, bool) for o in options):
+        raise OptionsError("'options' must be a list of strings")
+    texts = tuple(str(o) for o in options)
+    n = len(texts)
+    if n < 2:
+        raise OptionsError(f"a multiple-choice question needs at least 2 options, got {n}")
+    if n > MAX_OPTIONS:
+        raise OptionsError(f"{n} options; at most {MAX_OPTIONS} are supported")
+    seen: dict[str, int] = {}
+    for i, text in enumerate(texts):
+        folded = _fold(text)
+        if not folded:
+            raise OptionsError(f"option {LETTERS[i]} is empty")
+        if folded == _fold(CANNOT_ANSWER):
+            raise OptionsError(f"option {LETTERS[i]} is {CANNOT_ANSWER!r}, which the protocols add themselves")
+        if folded in seen:
+            raise OptionsError(f"options {LETTERS[seen[folded]]} and {LETTERS[i]} have the same text {text.strip()!r}")
+        seen[folded] = i
+    return texts, _answer_letter(texts, answer, answer_as)
+
+
+def _answer_letter(texts: tuple[str, ...], answer: object, answer_as: str) -> str:
+    n = len(texts)
+    if answer is None or isinstance(answer, bool) or str(answer).strip() == "":
+        raise OptionsError("empty answer")
+    raw = str(answer).strip()
+    span = f"{LETTERS[0]}-{LETTERS[n - 1]}"
+    if answer_as in ("index", "index1"):
+        try:
+            index = int(float(raw)) - (1 if answer_as == "index1" else 0)
+        except ValueError:
+            raise OptionsError(f"answer {raw!r} is not an option index") from None
+        if not 0 <= index < n:
+            raise OptionsError(f"answer index {raw!r} is out of range for {n} options")
+        return LETTERS[index]
+    if answer_as == "letter":
+        m = _LETTER_DECOR.match(raw)
+        if m and m.group(1).upper() in LETTERS[:n]:
+            return m.group(1).upper()
+    exact = [i for i, t in enumerate(texts) if t.strip() == raw] or [
+        i for i, t in enumerate(texts) if _fold(t) == _fold(raw)]
+    if len(exact) == 1:
+        return LETTERS[exact[0]]
+    if answer_as == "text":
+        raise OptionsError(f"answer {raw!r} matches none of the options {list(texts)!r}")
+    raise OptionsError(f"answer {raw!r} is not one of the option letters {span} "
+                       "or the exact text of one option")
 
 
 def seeded_rng(*keys: object) -> random.Random:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from prism_eval.core.options import ShownOptions, format_caprl_question
+from prism_eval.core.options import ShownOptions
 from prism_eval.core.records import JudgeRequest, Question, Sampling
+from prism_eval.core.registry import Registry
 
 # The CapRL reward prompt (user turn; the assistant turn is prefilled with "The answer is").
 # Several lines end in two spaces, as in the released code.
 CAPRL_JUDGE_TEMPLATE = "\n".join((
     'You will be given an image caption describing the visual content.  ',
-    'Your task is to answer the multiple-choice question **strictly based on the caption**, even if the answer may seem obvious from prior knowledge or question wording.',
+    'Your task is to answer the multiple-choice question **strictly based on the caption**, even if the answer '
+    'may seem obvious from prior knowledge or question wording.',
     '',
     'Ignore any external knowledge. Do not make assumptions beyond what the caption explicitly or implicitly states.',
     '',
@@ -75,14 +77,35 @@ PRISM_QUERY_FEWSHOT = (
 CAPRL_EVAL_CAPTION_WRAPPER = ("Here is a detailed caption of an image: {caption}. "
                               "Please answer the question based on the caption.")
 
+ANSWER_INSTRUCTIONS = {
+    "boxed": "Put the final answer in \\boxed{}.",
+    "short": "Answer the question using a single word or phrase.",
+}
+# option-loglik mode: one minimal prompt for every protocol (see Protocol.option_request).
+OPTION_LOGLIK_TEMPLATE = "Caption: {caption}\nQuestion: {question}"
+OPTION_LOGLIK_PREFILL = "The answer is"
+
 Scoring = Literal["generate", "letter-logprob", "option-loglik"]
 SCORING_MODES: tuple[str, ...] = ("generate", "letter-logprob", "option-loglik")
 ESTIMATORS: tuple[str, ...] = ("argmax", "expected", "sampled")
+OPTION_NORMS: tuple[str, ...] = ("mean", "sum", "pmi")
+
+
+class ProtocolError(ValueError):
+    """An unknown protocol or an impossible combination of its settings."""
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """How captions are asked for and how the judge is asked about them."""
+    """How captions are asked for and how the judge is asked about them.
+
+    The judge prompts are templates (str.format fields in braces): `mcq_template`
+    takes {caption}, {question}, {options} (each option rendered with
+    `option_line`, fields {label} and {text}, and joined) and {hint} (`hint_line`
+    when the question has a hint, else empty); `open_template` takes {caption},
+    {question} and {instruction} (ANSWER_INSTRUCTIONS by answer format);
+    `task_template` takes {caption} and {task}, a prompt a benchmark wrote itself.
+    """
 
     name: str
     caption_prompt: str
@@ -90,8 +113,13 @@ class Protocol:
     num_captions: int
     judge_sampling: Sampling
     chat_format: Literal["chatml", "model"]
-    style: Literal["caprl", "prism", "caprl-eval"]
-    prefill: str = ""
+    mcq_template: str
+    option_line: str
+    open_template: str
+    task_template: str
+    hint_line: str = ""
+    prefill: str = ""  # starts the judge's turn for multiple-choice questions
+    open_prefill: str = ""  # starts the judge's turn for short open answers (boxed answers get none)
     shuffle: bool = False
     cannot_answer: bool = False
     label_quirk: bool = False
@@ -102,23 +130,18 @@ class Protocol:
     description: str = ""
     notes: tuple[str, ...] = field(default=())
 
+    def _request(self, user: str, prefill: str = "") -> JudgeRequest:
+        return JudgeRequest(messages=(("user", user),), prefill=prefill, chat_format=self.chat_format)
+
     # ---- multiple choice, letters -------------------------------------------------
     def mcq_request(self, caption: str, question: Question, shown: ShownOptions) -> JudgeRequest:
         """The prompt that asks for an option letter."""
-        if self.style == "caprl":
-            user = CAPRL_JUDGE_TEMPLATE.format(caption=caption,
-                                               question_with_options=format_caprl_question(question.text, shown))
-        elif self.style == "prism":
-            opts = "".join(f"{label}. {text}\n" for label, text in zip(shown.labels, shown.texts))
-            hint = question.extra.get("hint")
-            q = (f"{question.text}\n" + (f"Hint: {hint}\n" if hint else "") + f"Options:\n{opts}"
-                 "Please select the correct answer from the options above. \n")
-            user = f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {q}"
-        else:  # caprl-eval
-            opts = "".join(f"{label}. {text}\n" for label, text in zip(shown.labels, shown.texts))
-            user = (CAPRL_EVAL_CAPTION_WRAPPER.format(caption=caption) + f"\n{question.text}\nOptions:\n{opts}"
-                    "Answer with the option's letter from the given choices. Put the final answer in \\boxed{}.")
-        return JudgeRequest(messages=(("user", user),), prefill=self.prefill, chat_format=self.chat_format)
+        options = "".join(self.option_line.format(label=label, text=text)
+                          for label, text in zip(shown.labels, shown.texts))
+        hint = question.extra.get("hint")
+        user = self.mcq_template.format(caption=caption, question=question.text, options=options,
+                                        hint=self.hint_line.format(hint=hint) if hint and self.hint_line else "")
+        return self._request(user, self.prefill)
 
     # ---- multiple choice, option text -------------------------------------------------
     def option_request(self, caption: str, question: Question, shown: ShownOptions
@@ -130,23 +153,21 @@ class Protocol:
         With SmolLM2-135M on 30 demo questions, reference captions scored 73% with
         this prompt against 33-39% with the CapRL instructions (blind: 33-37%).
         """
-        request = JudgeRequest(messages=(("user", f"Caption: {caption}\nQuestion: {question.text}"),),
-                               prefill="The answer is", chat_format=self.chat_format)
-        return request, tuple(" " + text for text in shown.texts)
+        user = OPTION_LOGLIK_TEMPLATE.format(caption=caption, question=question.text)
+        return self._request(user, OPTION_LOGLIK_PREFILL), tuple(" " + text for text in shown.texts)
 
     # ---- open questions -------------------------------------------------
     def open_request(self, caption: str, question: Question, answer_format: str = "short") -> JudgeRequest:
         """The prompt for an open (non-multiple-choice) question."""
-        if answer_format == "boxed":
-            tail = "Put the final answer in \\boxed{}."
-        else:
-            tail = "Answer the question using a single word or phrase."
-        if self.style == "prism":
-            user = f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {question.text}\n{tail}"
-        else:
-            user = CAPRL_EVAL_CAPTION_WRAPPER.format(caption=caption) + f"\n{question.text}\n{tail}"
-        prefill = "" if answer_format == "boxed" or self.style != "caprl" else self.prefill
-        return JudgeRequest(messages=(("user", user),), prefill=prefill, chat_format=self.chat_format)
+        if answer_format not in ANSWER_INSTRUCTIONS:
+            raise ProtocolError(f"answer format {answer_format!r}: choose one of {', '.join(ANSWER_INSTRUCTIONS)}")
+        user = self.open_template.format(caption=caption, question=question.text,
+                                         instruction=ANSWER_INSTRUCTIONS[answer_format])
+        return self._request(user, "" if answer_format == "boxed" else self.open_prefill)
+
+    def task_request(self, caption: str, task: str) -> JudgeRequest:
+        """A benchmark's own prompt (instruction included) behind the protocol's caption preamble."""
+        return self._request(self.task_template.format(caption=caption, task=task))
 
     def caption_prompt_for(self, observe: str | None = None) -> str:
         """The captioning instruction; Prism's query-specific part is appended when given."""
@@ -166,65 +187,83 @@ class Protocol:
                             chat_format="model")
 
 
-PROTOCOLS: dict[str, Protocol] = {
-    "caprl": Protocol(
-        name="caprl",
-        caption_prompt=CAPRL_CAPTION_PROMPT,
-        caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
-        num_captions=1,
-        judge_sampling=Sampling(temperature=0.6, top_p=1.0, max_new_tokens=10),
-        chat_format="chatml",
-        style="caprl",
-        prefill="The answer is",
-        shuffle=True,
-        cannot_answer=True,
-        # option-loglik, like the reward's default: the built-in 135M judge is at chance in letter mode;
-        # pass --scoring letter-logprob with a multi-billion-parameter judge for CapRL's letter procedure.
-        default_scoring="option-loglik",
-        default_estimator="expected",
-        description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
-                    "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
-    ),
-    "caprl-eval": Protocol(
-        name="caprl-eval",
-        caption_prompt="Please describe this image in detail",  # no period in Eval_CapRL.py
-        caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
-        num_captions=4,
-        judge_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
-        chat_format="model",
-        style="caprl-eval",
-        default_scoring="generate",
-        default_estimator="sampled",
-        description="CapRL's Prism evaluation: 4 sampled captions per image, CapRL-Eval-3B style "
-                    "\\boxed{} answers, mean over captions.",
-        notes=("The benchmark-specific question prompts of CapRL-Evaluation-Files were not readable; "
-               "the MCQ/open question suffixes here are ours.",),
-    ),
-    "prism": Protocol(
-        name="prism",
-        caption_prompt=PRISM_GENERIC_INSTRUCTION,
-        caption_sampling=Sampling(temperature=0.0, max_new_tokens=512),
-        num_captions=1,
-        judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
-        chat_format="model",
-        style="prism",
-        default_scoring="generate",
-        description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
-                    "reasoning prompt with VLMEvalKit's option block, greedy judge.",
-    ),
-}
+_CAPRL_EVAL_PREAMBLE = CAPRL_EVAL_CAPTION_WRAPPER + "\n"
+_PRISM_PREAMBLE = PRISM_REASONING_PREFIX + "Description: {caption}\nQuestion: "
+
+PROTOCOLS: Registry[Protocol] = Registry("protocol", ProtocolError)
 
 
-PROTOCOLS["prism-query"] = replace(
-    PROTOCOLS["prism"], name="prism-query", query_specific=True,
+def register_protocol(protocol: Protocol, *, replace: bool = False) -> Protocol:
+    """Make a protocol available by its name (to --protocol, the reward and the report)."""
+    PROTOCOLS.register(protocol.name, protocol, replace=replace)
+    return protocol
+
+
+register_protocol(Protocol(
+    name="caprl",
+    caption_prompt=CAPRL_CAPTION_PROMPT,
+    caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+    num_captions=1,
+    judge_sampling=Sampling(temperature=0.6, top_p=1.0, max_new_tokens=10),
+    chat_format="chatml",
+    mcq_template=CAPRL_JUDGE_TEMPLATE.replace("{question_with_options}", "{question}{options}"),
+    option_line="\n   - {label}) {text}",
+    open_template=_CAPRL_EVAL_PREAMBLE + "{question}\n{instruction}",
+    task_template=_CAPRL_EVAL_PREAMBLE + "{task}",
+    prefill="The answer is",
+    open_prefill="The answer is",
+    shuffle=True,
+    cannot_answer=True,
+    # option-loglik, like the reward's default: the built-in 135M judge is at chance in letter mode;
+    # pass --scoring letter-logprob with a multi-billion-parameter judge for CapRL's letter procedure.
+    default_scoring="option-loglik",
+    default_estimator="expected",
+    description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
+                "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
+))
+register_protocol(Protocol(
+    name="caprl-eval",
+    caption_prompt="Please describe this image in detail",  # no period in Eval_CapRL.py
+    caption_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+    num_captions=4,
+    judge_sampling=Sampling(temperature=1.0, top_p=1.0, max_new_tokens=2048),
+    chat_format="model",
+    mcq_template=_CAPRL_EVAL_PREAMBLE + "{question}\nOptions:\n{options}"
+                 "Answer with the option's letter from the given choices. Put the final answer in \\boxed{{}}.",
+    option_line="{label}. {text}\n",
+    open_template=_CAPRL_EVAL_PREAMBLE + "{question}\n{instruction}",
+    task_template=_CAPRL_EVAL_PREAMBLE + "{task}",
+    default_scoring="generate",
+    default_estimator="sampled",
+    description="CapRL's Prism evaluation: 4 sampled captions per image, CapRL-Eval-3B style "
+                "\\boxed{} answers, mean over captions.",
+    notes=("The benchmark-specific question prompts of CapRL-Evaluation-Files were not readable; "
+           "the MCQ/open question suffixes here are ours.",),
+))
+register_protocol(Protocol(
+    name="prism",
+    caption_prompt=PRISM_GENERIC_INSTRUCTION,
+    caption_sampling=Sampling(temperature=0.0, max_new_tokens=512),
+    num_captions=1,
+    judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
+    chat_format="model",
+    mcq_template=_PRISM_PREAMBLE + "{question}\n{hint}Options:\n{options}"
+                 "Please select the correct answer from the options above. \n",
+    option_line="{label}. {text}\n",
+    hint_line="Hint: {hint}\n",
+    open_template=_PRISM_PREAMBLE + "{question}\n{instruction}",
+    task_template=_PRISM_PREAMBLE + "{task}",
+    default_scoring="generate",
+    description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
+                "reasoning prompt with VLMEvalKit's option block, greedy judge.",
+))
+register_protocol(replace(
+    PROTOCOLS.get("prism"), name="prism-query", query_specific=True,
     description="Prism's query-specific instruction: the judge writes the contents to observe from the "
-                "question alone; the captioner gets the generic instruction plus that part.")
+                "question alone; the captioner gets the generic instruction plus that part."))
 
 
 def get_protocol(name: str, **overrides) -> Protocol:
     """A protocol by name, with fields overridden (e.g. label_quirk=True, shuffle=False)."""
-    try:
-        protocol = PROTOCOLS[name]
-    except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}") from None
+    protocol = PROTOCOLS.get(name)
     return replace(protocol, **overrides) if overrides else protocol

@@ -131,19 +131,3 @@ class Answer:
     letters: str = ""  # option order shown, e.g. "CADB": shown position i holds original option letters[i]
     gold: str = ""  # the gold answer as shown to the judge (letter after shuffling)
     error: str | None = None
-
-
-@dataclass
-class ItemResult:
-    """Everything known about one question for one captioner: the unit of samples.jsonl."""
-
-    benchmark: str
-    sample_id: str
-    question_id: str
-    category: str | None
-    captions: list[str]
-    answers: list[Answer]
-    score: float  # mean over captions (and draws) of Answer.score
-    best_of_n: float  # max over captions of that caption's mean score
-    status: Status = "ok"
-    caption_tokens: float | None = None

@@ -1,6 +1,6 @@
 """Score captions by how well a text-only judge answers questions from them.
 
-THE function both the evaluator (prism_eval.pipeline) and the training reward
+THE function both the evaluator (prism_eval.runner.evaluator) and the training reward
 (caprl_train.reward) call: `score_caption_sets`. Everything random in it (which
 questions a reward draws, how options are shuffled, a sampled letter) comes
 from seeds derived from the question's identity, so the same captions,
@@ -14,14 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from prism_eval.core import metrics
 from prism_eval.core.answers import Extraction, extract_letter, extract_letter_first, extract_short_answer
 from prism_eval.core.options import LETTERS, ShownOptions, seeded_rng, show_options
-from prism_eval.core.protocols import ESTIMATORS, SCORING_MODES, Protocol
+from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, SCORING_MODES, Protocol
 from prism_eval.core.records import Answer, JudgeRequest, Question, Sample, Sampling
 from prism_eval.core.resilience import Failure, call_resilient
-
-
-OPTION_NORMS = ("mean", "sum", "pmi")
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,8 @@ class UtilityConfig:
             raise ValueError("the expected estimator needs a log-probability scoring mode "
                              "(letter-logprob or option-loglik), not generate")
         if self.option_norm not in OPTION_NORMS:
-            raise ValueError(f"unknown option normalisation {self.option_norm!r}; choose one of {', '.join(OPTION_NORMS)}")
+            raise ValueError(f"unknown option normalisation {self.option_norm!r}; "
+                             f"choose one of {', '.join(OPTION_NORMS)}")
         if self.draws is not None and self.draws < 1:
             raise ValueError(f"draws must be at least 1, got {self.draws}")
         if self.permutations < 1:
@@ -227,13 +226,69 @@ def _read_letter(ask: _Ask, text: str, protocol: Protocol) -> Extraction:
 
 
 def _score_open(ask: _Ask, text: str, config: UtilityConfig) -> Answer:
-    from prism_eval.core import metrics  # the metric registry
-
     found = extract_short_answer(text)
     if found.value is None:
         return _answer(ask, text, None, 0.0, "unanswered")
     metric = ask.question.metric or config.default_metric
     return _answer(ask, text, found.value, float(metrics.score_open(found.value, ask.question, metric)), "ok")
+
+
+@dataclass
+class _Scoring:
+    """What interpreting a judge output needs besides the output itself."""
+
+    protocol: Protocol
+    config: UtilityConfig
+    temperature: float
+    sample_ids: list[str]
+    null_out: dict[str, list | Failure] = field(default_factory=dict)  # pmi: caption-free log-likelihoods
+
+
+def _option_values(ask: _Ask, out: Sequence, scoring: _Scoring) -> list[float] | Failure:
+    """The per-option values a decision is read from, in the scoring mode's normalisation."""
+    config = scoring.config
+    if config.scoring != "option-loglik":
+        return list(out)
+    if config.option_norm == "pmi":
+        null = scoring.null_out.get(ask.null_key)
+        if isinstance(null, Failure):
+            return null
+        return [s - ns for (s, _), (ns, _) in zip(out, null)]
+    if config.option_norm == "sum":
+        return [s for s, _ in out]
+    return [s / max(n, 1) for s, n in out]
+
+
+def _interpret(ask: _Ask, out: object, scoring: _Scoring) -> Answer:
+    """One judge output (text, letter log-probs or option log-likelihoods) as an Answer."""
+    if isinstance(out, Failure):
+        return _answer(ask, "", None, 0.0, "failed", out.error)
+    if ask.shown is None:
+        return _score_open(ask, out, scoring.config)
+    if isinstance(out, str):  # generate mode
+        found = _read_letter(ask, out, scoring.protocol)
+        if found.value is None:
+            return _answer(ask, out, None, 0.0, "unanswered")
+        return _answer(ask, out, found.value, float(found.value == ask.shown.gold), "ok")
+    values = _option_values(ask, out, scoring)
+    if isinstance(values, Failure):
+        return _answer(ask, "", None, 0.0, "failed", values.error)
+    if len(values) != len(ask.shown.labels) or not _usable(values):
+        # NaN (an fp16 overflow) or no finite option: a broken judge output, never a wrong answer
+        return _answer(ask, "", None, 0.0, "failed", f"judge returned unusable scores {values!r}"[:300])
+    chosen, score, probs = _decide(ask, values, scoring.config, scoring.temperature,
+                                   scoring.sample_ids[ask.set_index])
+    raw = json.dumps({label: round(p, 6) for label, p in zip(ask.shown.labels, probs)})
+    return _answer(ask, raw, ask.shown.labels[chosen], score, "ok")
+
+
+def _mcq_call(judge, config: UtilityConfig, sampling: Sampling) -> Callable[[list[_Ask]], Sequence]:
+    """The judge capability that answers multiple-choice asks in this scoring mode."""
+    if config.scoring == "generate":
+        return lambda batch: judge.generate([a.request for a in batch], sampling)
+    if config.scoring == "letter-logprob":
+        return lambda batch: judge.letter_logprobs([a.request for a in batch], [a.shown.labels for a in batch])
+    return lambda batch: judge.option_logliks([a.request for a in batch], [a.continuations for a in batch])
 
 
 def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], config: UtilityConfig,
@@ -246,69 +301,29 @@ def score_caption_sets(judge, protocol: Protocol, sets: Sequence[CaptionSet], co
     """
     temperature = protocol.judge_sampling.temperature if config.temperature is None else config.temperature
     asks = _plan(sets, protocol, config)
+    scoring = _Scoring(protocol, config, temperature, [cs.sample.id for cs in sets])
     results: list[Answer | None] = [None] * len(asks)
-    null_out: dict[str, list | Failure] = {}
 
-    def finish(indices: list[int], outputs: list | Failure) -> None:
-        for i, out in zip(indices, outputs if not isinstance(outputs, Failure) else [outputs] * len(indices)):
-            ask = asks[i]
-            if isinstance(out, Failure):
-                results[i] = _answer(ask, "", None, 0.0, "failed", out.error)
-                continue
-            results[i] = _interpret(ask, out)
+    def finish(indices: list[int], outputs: Sequence | Failure) -> None:
+        each = [outputs] * len(indices) if isinstance(outputs, Failure) else outputs
+        for i, out in zip(indices, each):
+            results[i] = _interpret(asks[i], out, scoring)
         if on_progress:
             on_progress(len(indices))
 
-    def _interpret(ask: _Ask, out) -> Answer:
-        sid = sets[ask.set_index].sample.id
-        if ask.shown is None:
-            return _score_open(ask, out, config)
-        if isinstance(out, str):  # generate mode
-            found = _read_letter(ask, out, protocol)
-            if found.value is None:
-                return _answer(ask, out, None, 0.0, "unanswered")
-            return _answer(ask, out, found.value, float(found.value == ask.shown.gold), "ok")
-        if config.scoring == "option-loglik":
-            if config.option_norm == "pmi":
-                null = null_out.get(ask.null_key)
-                if isinstance(null, Failure):
-                    return _answer(ask, "", None, 0.0, "failed", null.error)
-                values = [s - ns for (s, _), (ns, _) in zip(out, null)]
-            elif config.option_norm == "sum":
-                values = [s for s, _ in out]
-            else:
-                values = [s / max(n, 1) for s, n in out]
-        else:
-            values = list(out)
-        if len(values) != len(ask.shown.labels) or not _usable(values):
-            # NaN (an fp16 overflow) or no finite option: a broken judge output, never a wrong answer
-            return _answer(ask, "", None, 0.0, "failed",
-                           f"judge returned unusable scores {values!r}"[:300])
-        chosen, score, probs = _decide(ask, values, config, temperature, sid)
-        raw = json.dumps({label: round(p, 6) for label, p in zip(ask.shown.labels, probs)})
-        return _answer(ask, raw, ask.shown.labels[chosen], score, "ok")
+    def over(call: Callable[[list[_Ask]], Sequence]) -> Callable[[list[int]], Sequence]:
+        return lambda idx: call([asks[i] for i in idx])
 
     open_idx = [i for i, a in enumerate(asks) if a.shown is None]
     mcq_idx = [i for i, a in enumerate(asks) if a.shown is not None]
-    gen_sampling = Sampling(temperature=temperature if config.estimator == "sampled" else 0.0,
-                            top_p=protocol.judge_sampling.top_p,
-                            max_new_tokens=protocol.judge_sampling.max_new_tokens, seed=config.seed)
-    open_sampling = gen_sampling
-    if config.scoring == "generate":
-        call_resilient(lambda idx: judge.generate([asks[i].request for i in idx], gen_sampling),
-                       mcq_idx, finish, config.batch_size, config.max_retries)
-    elif config.scoring == "letter-logprob":
-        call_resilient(lambda idx: judge.letter_logprobs([asks[i].request for i in idx],
-                                                         [asks[i].shown.labels for i in idx]),
-                       mcq_idx, finish, config.batch_size, config.max_retries)
-    else:
-        if config.option_norm == "pmi":
-            _score_null_prompts(judge, protocol, asks, mcq_idx, null_out, config)
-        call_resilient(lambda idx: judge.option_logliks([asks[i].request for i in idx],
-                                                        [asks[i].continuations for i in idx]),
-                       mcq_idx, finish, config.batch_size, config.max_retries)
-    call_resilient(lambda idx: judge.generate([asks[i].request for i in idx], open_sampling),
-                   open_idx, finish, config.batch_size, config.max_retries)
+    sampling = Sampling(temperature=temperature if config.estimator == "sampled" else 0.0,
+                        top_p=protocol.judge_sampling.top_p,
+                        max_new_tokens=protocol.judge_sampling.max_new_tokens, seed=config.seed)
+    if config.scoring == "option-loglik" and config.option_norm == "pmi":
+        _score_null_prompts(judge, protocol, asks, mcq_idx, scoring.null_out, config)
+    call_resilient(over(_mcq_call(judge, config, sampling)), mcq_idx, finish, config.batch_size, config.max_retries)
+    call_resilient(over(lambda batch: judge.generate([a.request for a in batch], sampling)), open_idx, finish,
+                   config.batch_size, config.max_retries)
 
     scores = [[CaptionScore(cs.sample.id, ci, c) for ci, c in enumerate(cs.captions)] for cs in sets]
     for ask, answer in zip(asks, results):

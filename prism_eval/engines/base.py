@@ -7,13 +7,33 @@ scoring code.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from prism_eval.core.records import JudgeRequest, Sampling
 
+# Options callers may pass to any engine; one that has no use for them ignores them.
+GENERIC_OPTIONS = frozenset({"trust_remote_code", "dtype", "device", "batch_size", "max_pixels", "revision", "spec"})
+
 
 class EngineError(RuntimeError):
     """A model call failed in a way that retrying the same call will not fix."""
+
+
+def construct(factory: Any, *args: Any, **opts: Any) -> Any:
+    """Call an engine constructor with only the options it takes.
+
+    Callers pass one set of generic options (trust_remote_code, dtype, ...) to
+    whatever engine a spec names; a captions file has no use for most of them.
+    An option that is neither generic nor taken is an error (a typo, not noise).
+    """
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in opts if k not in params and k not in GENERIC_OPTIONS)
+        if unknown:
+            raise ValueError(f"{getattr(factory, '__name__', factory)}: unknown option(s) {', '.join(unknown)}")
+        opts = {k: v for k, v in opts.items() if k in params}
+    return factory(*args, **opts)
 
 
 @runtime_checkable

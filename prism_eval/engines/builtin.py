@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prism_eval.engines.base import EngineError
+from prism_eval.engines.base import EngineError, construct
 from prism_eval.engines.cache_dir import is_complete, models_dir, publish_dir
 
 
@@ -57,6 +57,11 @@ def _source_id(gguf: Path) -> dict[str, Any]:
     return {"gguf": gguf.name, "size": st.st_size}
 
 
+def source_identity(name: str = "smollm2-135m") -> dict[str, Any]:
+    """The packaged file a built-in model is converted from (its name and size), without converting it."""
+    return _source_id(gguf_path(name))
+
+
 def converted_dir(name: str = "smollm2-135m") -> Path:
     """Convert the GGUF to a normal fp32 checkpoint once; return its folder."""
     gguf = gguf_path(name)
@@ -96,7 +101,7 @@ def converted_dir(name: str = "smollm2-135m") -> Path:
 def load_builtin_judge(name: str = "smollm2-135m", **opts: Any):
     """An HFJudge on the converted built-in model; opts go to HFJudge."""
     from prism_eval.engines.hf import HFJudge
-    from prism_eval.engines.registry import _make
 
     folder = converted_dir(name)
-    return _make(HFJudge, str(folder), spec=f"builtin:{name}", **opts)
+    opts["spec"] = f"builtin:{name}"
+    return construct(HFJudge, str(folder), **opts)

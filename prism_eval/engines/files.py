@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prism_eval.core.records import ImageRef, Sampling
-from prism_eval.jsonl import iter_jsonl
+from prism_eval.io.jsonl import iter_jsonl
 
 
 class CaptionsFileError(ValueError):

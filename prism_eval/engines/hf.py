@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -18,9 +17,9 @@ from typing import Any, Iterator, Sequence
 from prism_eval.core.records import JudgeRequest, Sampling
 from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError
+from prism_eval.engines.identity import weights_identity
 from prism_eval.engines.prefix import ForwardStats, PrefixConfig, PrefixScorer
 from prism_eval.engines.sampling import SeededSampler, row_seed
-
 
 # -- shared helpers ----------------------------------------------------------------------
 
@@ -48,36 +47,6 @@ def pick_dtype(dtype: str | None, device: str):
 
 def _dtype_name(dtype) -> str:
     return str(dtype).replace("torch.", "")
-
-
-def weights_identity(path_or_hub_id: str, revision: str | None = None) -> dict[str, Any]:
-    """The resolved hub commit, or for a local folder a digest of its files.
-
-    Small files are hashed whole; files over 64 MB by size plus their first and
-    last MiB, which is cheap and still changes whenever weights are re-saved.
-    """
-    p = Path(path_or_hub_id).expanduser()
-    if p.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")):
-            size = f.stat().st_size
-            h.update(f"{f.relative_to(p)}\0{size}\0".encode())
-            with open(f, "rb") as fh:
-                if size <= 64 << 20:
-                    h.update(fh.read())
-                else:
-                    h.update(fh.read(1 << 20))
-                    fh.seek(size - (1 << 20))
-                    h.update(fh.read())
-        return {"revision": None, "files_sha256": h.hexdigest()[:16]}
-    try:
-        from transformers.utils import cached_file
-
-        resolved = cached_file(path_or_hub_id, "config.json", revision=revision)
-        m = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", str(resolved or ""))
-        return {"revision": m.group(1) if m else revision}
-    except Exception:  # noqa: BLE001 - identity is best effort; the spec still names the model
-        return {"revision": revision}
 
 
 def _load_error(spec: str, err: Exception) -> EngineError:
@@ -354,24 +323,46 @@ class HFCaptioner:
                  max_pixels: int | None = None, revision: str | None = None):
         from transformers import AutoModelForImageTextToText
 
-        self.path = path_or_hub_id
-        self.spec = spec or f"hf:{path_or_hub_id}"
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype, self.device)
-        self.batch_size = int(batch_size)
-        self.revision = revision
-        self.max_pixels = max_pixels
+        spec = spec or f"hf:{path_or_hub_id}"
+        device = pick_device(device)
+        torch_dtype = pick_dtype(dtype, device)
         load_kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if revision:
             load_kw["revision"] = revision
         try:
-            self.processor = load_vlm_processor(path_or_hub_id, **load_kw)
+            processor = load_vlm_processor(path_or_hub_id, **load_kw)
             with _quiet():
-                self.model = AutoModelForImageTextToText.from_pretrained(path_or_hub_id, dtype=self.dtype, **load_kw)
+                model = AutoModelForImageTextToText.from_pretrained(path_or_hub_id, dtype=torch_dtype, **load_kw)
         except (OSError, ValueError, ImportError, KeyError) as err:
-            raise _load_error(self.spec, err) from err
-        self.model.to(self.device).eval()
-        self.tokenizer = getattr(self.processor, "tokenizer", None)
+            raise _load_error(spec, err) from err
+        model.to(device).eval()
+        self._attach(model, processor, spec=spec, path=path_or_hub_id, device=device, dtype=torch_dtype,
+                     batch_size=batch_size, max_pixels=max_pixels, revision=revision)
+
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, *, spec: str, identity: dict[str, Any] | None = None,
+                    batch_size: int = 8, max_pixels: int | None = None) -> "HFCaptioner":
+        """A captioner around weights already in memory (a policy being trained): no save, no reload.
+
+        `identity` names the weights for the store (e.g. the training run and step); the model is
+        used as it is (its device, dtype and train/eval mode are the caller's).
+        """
+        first = next(model.parameters())
+        captioner = cls.__new__(cls)
+        captioner._attach(model, processor, spec=spec, path=spec, device=first.device,
+                          dtype=getattr(model, "dtype", None) or first.dtype, batch_size=batch_size,
+                          max_pixels=max_pixels, revision=None)
+        captioner._identity = dict(identity or {"live": spec})
+        return captioner
+
+    def _attach(self, model: Any, processor: Any, *, spec: str, path: str, device: Any, dtype: Any,
+                batch_size: int, max_pixels: int | None, revision: str | None) -> None:
+        self.model, self.processor = model, processor
+        self.spec, self.path, self.device, self.dtype = spec, path, device, dtype
+        self.batch_size = int(batch_size)
+        self.revision = revision
+        self.max_pixels = max_pixels
+        self.tokenizer = getattr(processor, "tokenizer", None)
         if self.tokenizer is None:
             raise EngineError(f"{self.spec}: the processor has no tokenizer")
         self.tokenizer.padding_side = "left"
@@ -379,7 +370,7 @@ class HFCaptioner:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if max_pixels is not None:
             self._set_max_pixels(int(max_pixels))
-        if not getattr(self.processor, "chat_template", None):
+        if not getattr(processor, "chat_template", None):
             raise EngineError(f"{self.spec}: the processor has no chat template; an image-text-to-text "
                               "model with a chat template is required")
         self._identity: dict[str, Any] | None = None

@@ -41,16 +41,6 @@ API_KEY_VARS = ("PRISM_EVAL_API_KEY", "OPENAI_API_KEY")
 CAUSES = ("429", "5xx", "timeout", "connection", "malformed")
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """`openai:<model>@<base-url>` (the `openai:` prefix optional) -> (model, base_url)."""
-    body = spec[len("openai:"):] if spec.startswith("openai:") else spec
-    model, sep, url = body.rpartition("@")
-    if not sep or not model or not url.startswith(("http://", "https://")):
-        raise ValueError(f"model spec {spec!r}: expected openai:<model>@<base-url>, "
-                         "e.g. openai:Qwen/Qwen2.5-3B-Instruct@http://127.0.0.1:8000/v1")
-    return model, url.rstrip("/")
-
-
 def api_key() -> str | None:
     for var in API_KEY_VARS:
         if os.environ.get(var):
@@ -113,8 +103,8 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)
@@ -407,60 +397,46 @@ class OpenAIJudge(HTTPEngine):
                         letters: Sequence[Sequence[str]]) -> list[list[float]]:
         if len(letters) != len(requests):
             raise ValueError(f"letter_logprobs: {len(requests)} requests but {len(letters)} letter lists")
-        mode = self.mode()
+        one = self._letters_by_text if self.mode() == "text" else self._letters_by_ids
+        return self.gather(lambda client, sem: [one(client, sem, r, lets) for r, lets in zip(requests, letters)])
 
-        def make(client: Any, sem: asyncio.Semaphore) -> list[Awaitable[list[float]]]:
-            async def by_ids(req: JudgeRequest, lets: Sequence[str]) -> list[float]:
-                per_letter = [await self._letter_ids(client, sem, L) for L in lets]
-                wanted = sorted({i for ids in per_letter for i in ids})
-                ids = await self._prompt_ids(client, sem, req)
-                body = {"model": self.model, "prompt": ids, "max_tokens": 1, "temperature": 0.0,
-                        "logprobs": len(wanted), "logprob_token_ids": wanted,
-                        "return_tokens_as_token_ids": True, **self.extra_body}
+    async def _letters_by_ids(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
+                              lets: Sequence[str]) -> list[float]:
+        """Exact: the prompt's ids, and the log-probability of every spelling of every letter by id."""
+        per_letter = [await self._letter_ids(client, sem, L) for L in lets]
+        wanted = sorted({i for ids in per_letter for i in ids})
+        body = {"model": self.model, "prompt": await self._prompt_ids(client, sem, req), "max_tokens": 1,
+                "temperature": 0.0, "logprobs": len(wanted), "logprob_token_ids": wanted,
+                "return_tokens_as_token_ids": True, **self.extra_body}
 
-                def parse(resp: Any) -> list[float]:
-                    top = _choice(resp)["logprobs"]["top_logprobs"][0]
-                    by_id = {int(k.split(":", 1)[1]): float(v) for k, v in top.items()}
-                    return [ji.logsumexp([by_id[i] for i in ids_]) for ids_ in per_letter]
-                return await self.post(client, sem, "/completions", body, parse)
+        def parse(resp: Any) -> list[float]:
+            top = _choice(resp)["logprobs"]["top_logprobs"][0]
+            by_id = {int(k.split(":", 1)[1]): float(v) for k, v in top.items()}
+            return [ji.logsumexp([by_id[i] for i in ids_]) for ids_ in per_letter]
+        return await self.post(client, sem, "/completions", body, parse)
 
-            async def by_text(req: JudgeRequest, lets: Sequence[str]) -> list[float]:
-                k = self.top_logprobs
-                if req.chat_format == "chatml":
-                    body = {"model": self.model, "prompt": render_chatml(req), "max_tokens": 1,
-                            "temperature": 0.0, "logprobs": k, **self.extra_body}
+    async def _letters_by_text(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
+                               lets: Sequence[str]) -> list[float]:
+        """Approximate: the top-k next tokens the server returns; a letter outside them gets the floor."""
+        common = {"model": self.model, "max_tokens": 1, "temperature": 0.0, **self.extra_body}
+        if req.chat_format == "chatml":
+            path, top_of = "/completions", _top_of_completion
+            body = {**common, "prompt": render_chatml(req), "logprobs": self.top_logprobs}
+        else:
+            path, top_of = "/chat/completions", _top_of_chat
+            body = {**common, "messages": ji.chat_messages(req), "logprobs": True, "top_logprobs": self.top_logprobs}
+            if req.prefill:
+                body.update(ji.template_flags(req))
 
-                    def top_of(resp: Any) -> dict[str, float]:
-                        return {str(t): float(v) for t, v in _choice(resp)["logprobs"]["top_logprobs"][0].items()}
-                    path = "/completions"
-                else:
-                    body = {"model": self.model, "messages": ji.chat_messages(req), "max_tokens": 1,
-                            "temperature": 0.0, "logprobs": True, "top_logprobs": k, **self.extra_body}
-                    if req.prefill:
-                        body.update(ji.template_flags(req))
-
-                    def top_of(resp: Any) -> dict[str, float]:
-                        first = _choice(resp)["logprobs"]["content"][0]["top_logprobs"]
-                        return {str(e["token"]): float(e["logprob"]) for e in first}
-                    path = "/chat/completions"
-
-                def parse(resp: Any) -> list[float]:
-                    top = top_of(resp)
-                    if not top:
-                        raise _Malformed("empty top_logprobs")
-                    floor = min(top.values())
-                    out = []
-                    for L in lets:
-                        found = [top[s] for s in (L, " " + L) if s in top]
-                        if not found:
-                            self.report.notes["letters_outside_top_k"] += 1
-                        out.append(ji.logsumexp(found) if found else floor)
-                    return out
-                return await self.post(client, sem, path, body, parse)
-
-            one = by_text if mode == "text" else by_ids
-            return [one(r, lets) for r, lets in zip(requests, letters)]
-        return self.gather(make)
+        def parse(resp: Any) -> list[float]:
+            top = top_of(resp)
+            if not top:
+                raise _Malformed("empty top_logprobs")
+            values, missing = _letter_values(top, lets)
+            if missing:
+                self.report.notes["letters_outside_top_k"] += missing
+            return values
+        return await self.post(client, sem, path, body, parse)
 
     # -- option log-likelihoods -----------------------------------------------------------------
 
@@ -472,52 +448,76 @@ class OpenAIJudge(HTTPEngine):
         if mode == "text" and any(r.chat_format != "chatml" for r in requests):
             raise EngineError(f"{self.spec}: option-loglik with the model's chat template needs the server's "
                               "tokenizer (a vLLM server's /tokenize) or tokenizer=<local folder>")
-
-        def make(client: Any, sem: asyncio.Semaphore) -> list[Awaitable[tuple[float, int]]]:
-            async def by_ids(req: JudgeRequest, cont: str) -> tuple[float, int]:
-                ctx = await self._prompt_ids(client, sem, req)
-                tail = await self._encode(client, sem, cont)
-                if not tail:
-                    raise ValueError(f"option_logliks: continuation {cont!r} has no tokens")
-                body = {"model": self.model, "prompt": ctx + tail, "max_tokens": 1, "temperature": 0.0,
-                        "echo": True, "logprobs": 0, **self.extra_body}
-
-                def parse(resp: Any) -> tuple[float, int]:
-                    lps = _choice(resp)["logprobs"]["token_logprobs"]
-                    vals = lps[len(ctx):len(ctx) + len(tail)]
-                    if len(vals) != len(tail) or any(v is None for v in vals):
-                        raise _Malformed("prompt log-probabilities missing")
-                    return float(sum(vals)), len(tail)
-                return await self.post(client, sem, "/completions", body, parse)
-
-            async def by_text(req: JudgeRequest, cont: str) -> tuple[float, int]:
-                ctx_text, cont2 = render_chatml(req), cont
-                body = {"model": self.model, "prompt": ctx_text + cont2, "max_tokens": 1, "temperature": 0.0,
-                        "echo": True, "logprobs": 0, **self.extra_body}
-
-                def parse(resp: Any) -> tuple[float, int]:
-                    lp = _choice(resp)["logprobs"]
-                    total, count = 0.0, 0
-                    end = len(ctx_text) + len(cont2)
-                    for off, v in zip(lp["text_offset"], lp["token_logprobs"]):
-                        if len(ctx_text) <= off < end:
-                            if v is None:
-                                raise _Malformed("prompt log-probability missing")
-                            total += float(v)
-                            count += 1
-                    if count == 0:
-                        raise _Malformed("no continuation tokens in the echoed prompt")
-                    return total, count
-                return await self.post(client, sem, "/completions", body, parse)
-
-            one = by_text if mode == "text" else by_ids
-            return [one(r, c) for r, conts in zip(requests, continuations) for c in conts]
-        flat = self.gather(make)
+        one = self._option_by_text if mode == "text" else self._option_by_ids
+        flat = self.gather(lambda client, sem: [one(client, sem, r, c)
+                                                for r, conts in zip(requests, continuations) for c in conts])
         out, k = [], 0
         for conts in continuations:
             out.append(flat[k:k + len(conts)])
             k += len(conts)
         return out
+
+    async def _option_by_ids(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
+                             cont: str) -> tuple[float, int]:
+        """The echoed prompt log-probabilities of the continuation's own token ids."""
+        ctx = await self._prompt_ids(client, sem, req)
+        tail = await self._encode(client, sem, cont)
+        if not tail:
+            raise ValueError(f"option_logliks: continuation {cont!r} has no tokens")
+        body = {"model": self.model, "prompt": ctx + tail, "max_tokens": 1, "temperature": 0.0,
+                "echo": True, "logprobs": 0, **self.extra_body}
+
+        def parse(resp: Any) -> tuple[float, int]:
+            vals = _choice(resp)["logprobs"]["token_logprobs"][len(ctx):len(ctx) + len(tail)]
+            if len(vals) != len(tail) or any(v is None for v in vals):
+                raise _Malformed("prompt log-probabilities missing")
+            return float(sum(vals)), len(tail)
+        return await self.post(client, sem, "/completions", body, parse)
+
+    async def _option_by_text(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
+                              cont: str) -> tuple[float, int]:
+        """Without the server's tokenizer: the echoed tokens whose text offsets fall in the continuation."""
+        ctx_text = render_chatml(req)
+        body = {"model": self.model, "prompt": ctx_text + cont, "max_tokens": 1, "temperature": 0.0,
+                "echo": True, "logprobs": 0, **self.extra_body}
+        return await self.post(client, sem, "/completions", body,
+                               lambda resp: _span_loglik(_choice(resp)["logprobs"], len(ctx_text),
+                                                         len(ctx_text) + len(cont)))
+
+
+def _top_of_completion(resp: Any) -> dict[str, float]:
+    return {str(t): float(v) for t, v in _choice(resp)["logprobs"]["top_logprobs"][0].items()}
+
+
+def _top_of_chat(resp: Any) -> dict[str, float]:
+    first = _choice(resp)["logprobs"]["content"][0]["top_logprobs"]
+    return {str(e["token"]): float(e["logprob"]) for e in first}
+
+
+def _letter_values(top: dict[str, float], letters: Sequence[str]) -> tuple[list[float], int]:
+    """Each letter's log-probability ("A" and " A" summed) from a top-k table, the table's floor when absent;
+    and how many were absent."""
+    floor = min(top.values())
+    out, missing = [], 0
+    for letter in letters:
+        found = [top[s] for s in (letter, " " + letter) if s in top]
+        missing += not found
+        out.append(ji.logsumexp(found) if found else floor)
+    return out, missing
+
+
+def _span_loglik(logprobs: dict[str, Any], start: int, end: int) -> tuple[float, int]:
+    """Sum and count of the echoed token log-probabilities whose text offset lies in [start, end)."""
+    total, count = 0.0, 0
+    for off, v in zip(logprobs["text_offset"], logprobs["token_logprobs"]):
+        if start <= off < end:
+            if v is None:
+                raise _Malformed("prompt log-probability missing")
+            total += float(v)
+            count += 1
+    if count == 0:
+        raise _Malformed("no continuation tokens in the echoed prompt")
+    return total, count
 
 
 def encode_image(image: Any, fmt: str = "png", max_pixels: int | None = None) -> str:

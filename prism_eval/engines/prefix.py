@@ -21,8 +21,14 @@ from typing import Any, Sequence
 import torch
 
 from prism_eval.engines.base import EngineError
-from prism_eval.engines.prefix_attention import (PLAN_KWARG, PrefixPlan, SegmentGroup, own_token_mask,
-                                                 supports_shared_prefix_attention, use_shared_prefix_attention)
+from prism_eval.engines.prefix_attention import (
+    PLAN_KWARG,
+    PrefixPlan,
+    SegmentGroup,
+    own_token_mask,
+    supports_shared_prefix_attention,
+    use_shared_prefix_attention,
+)
 
 Read = tuple[int, Sequence[int]]  # (position p, candidate ids): log P(token p+1 = c | tokens[:p+1])
 
@@ -134,6 +140,28 @@ def _chunks(order: list[int], seqs: Sequence[Sequence[int]], budget: int) -> lis
     return out
 
 
+def _check_reads(seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]]) -> None:
+    if len(seqs) != len(reads):
+        raise ValueError("score: seqs and reads differ in length")
+    for k, (s, rs) in enumerate(zip(seqs, reads)):
+        for p, _ in rs:
+            if not 0 <= p < len(s):
+                raise ValueError(f"score: request {k} reads position {p} outside its {len(s)} tokens")
+
+
+def _assign_reads(chunk: list[int], reads: Sequence[Sequence[Read]], leaf_of: dict[int, "_Node"]) -> None:
+    """Give each read to the tree node whose segment holds its position (a shared prefix or the sequence's own)."""
+    for i in chunk:
+        path = []
+        node: _Node | None = leaf_of[i]
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        for j, (p, cands) in enumerate(reads[i]):
+            owner = next(n for n in path if n.start <= p < n.end)
+            owner.reads.append((i, j, p, tuple(cands)))
+
+
 class PrefixScorer:
     """Runs a causal LM over read requests with shared-prefix KV reuse."""
 
@@ -160,19 +188,13 @@ class PrefixScorer:
 
     def score(self, seqs: Sequence[Sequence[int]], reads: Sequence[Sequence[Read]]) -> list[list[list[float]]]:
         """For each sequence and each of its reads, the log-probs of the candidate ids."""
-        if len(seqs) != len(reads):
-            raise ValueError("score: seqs and reads differ in length")
-        for k, (s, rs) in enumerate(zip(seqs, reads)):
-            for p, _ in rs:
-                if not 0 <= p < len(s):
-                    raise ValueError(f"score: request {k} reads position {p} outside its {len(s)} tokens")
+        _check_reads(seqs, reads)
         results: list[list[list[float]]] = [[[] for _ in rs] for rs in reads]
         # Tokens after a sequence's last read position are never needed as input.
         seqs = [list(s[:max(p for p, _ in rs) + 1]) if rs else [] for s, rs in zip(seqs, reads)]
-        cfg = self.config
         order = sorted((i for i in range(len(seqs)) if reads[i]), key=lambda i: list(seqs[i]))
-        min_shared = cfg.min_shared_tokens if self.share else 1 << 62
-        for chunk in _chunks(order, seqs, cfg.max_tree_tokens):
+        min_shared = self.config.min_shared_tokens if self.share else 1 << 62
+        for chunk in _chunks(order, seqs, self.config.max_tree_tokens):
             leaf_of: dict[int, _Node] = {}
             nodes: list[_Node] = []
             root = self._reusable_root(chunk, seqs, reads, min_shared)
@@ -183,15 +205,7 @@ class PrefixScorer:
             for n in nodes:
                 if n.parent is not None:
                     n.parent.children.append(n)
-            for i in chunk:
-                path = []
-                node: _Node | None = leaf_of[i]
-                while node is not None:
-                    path.append(node)
-                    node = node.parent
-                for j, (p, cands) in enumerate(reads[i]):
-                    owner = next(n for n in path if n.start <= p < n.end)
-                    owner.reads.append((i, j, p, tuple(cands)))
+            _assign_reads(chunk, reads, leaf_of)
             self._run_tree(nodes, results)
             if root is None:
                 self._keep_root(nodes)

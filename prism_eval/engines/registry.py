@@ -1,4 +1,4 @@
-"""Model spec strings -> engines (the contract in DESIGN.md).
+"""Model spec strings -> engines: the one parser and the one table of back ends.
 
   hf:<path-or-hub-id>        transformers
   vllm:<path-or-hub-id>      vLLM
@@ -8,60 +8,121 @@
   builtin:<name>             an embedded model (judge only; builtin:smollm2-135m)
   org/name                   vLLM if importable and a CUDA GPU is visible, else transformers
 
-Engine modules are imported only when their spec is used, so a missing optional
-stack (vLLM, openai) only matters to the runs that ask for it.
+Engines are registered by (role, prefix) as import strings, so an engine module
+is imported only when its spec is used (a missing optional stack such as vLLM
+only matters to runs that ask for it), and a user can add a back end with
+`register_engine("judge", "myprefix", "mypackage.module:MyJudge")` without
+editing the package.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import inspect
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from prism_eval.engines.base import EngineError
+from prism_eval.core.registry import Registry, RegistryError, did_you_mean
+from prism_eval.engines.base import EngineError, construct
 
 Role = Literal["captioner", "judge"]
+ROLES: tuple[str, ...] = ("captioner", "judge")
 _BARE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _OPENAI = re.compile(r"^(?P<model>[^@\s]+(?:@[^@\s]+)*?)@(?P<url>https?://\S+)$")
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be used; the message names the spec and what is wrong."""
 
 
 @dataclass(frozen=True)
-class ParsedSpec:
-    kind: Literal["hf", "vllm", "openai", "file", "none", "builtin"]
+class ModelSpec:
+    """A parsed model spec: which back end (`kind`), what it loads (`target`), and an OpenAI base URL."""
+
+    kind: str  # a registered prefix (hf, vllm, openai, file, builtin, ...) or "none"
     target: str = ""  # path / hub id / model name / file / builtin name
     base_url: str = ""  # openai only
 
+    @property
+    def text(self) -> str:
+        """The canonical spec string."""
+        if self.kind == "none":
+            return "none"
+        if self.kind == "openai":
+            return f"openai:{self.target}@{self.base_url}"
+        return f"{self.kind}:{self.target}"
 
-def parse_spec(spec: str, role: Role) -> ParsedSpec:
-    """Parse a spec for a role; ValueError with a one-line message when it is not valid."""
+
+def redact_url_credentials(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://***@host` (a spec or URL can be printed and stored)."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+# (role, prefix) -> factory import string; the factory is called with (*args_for(spec), **options).
+ENGINES: Registry[Any] = Registry("engine", ModelSpecError)
+
+
+def register_engine(role: Role, prefix: str, factory: Any, *, replace: bool = False) -> None:
+    """Make `<prefix>:<target>` a model spec for `role`; `factory` is a callable or an import string."""
+    if role not in ROLES:
+        raise ModelSpecError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", prefix):
+        raise ModelSpecError(f"engine prefix {prefix!r}: use lower-case letters, digits, '-' and '_'")
+    ENGINES.register(f"{role}:{prefix}", factory, replace=replace)
+
+
+for _role, _prefix, _factory in (
+        ("captioner", "none", "prism_eval.engines.files:NoCaptioner"),
+        ("captioner", "file", "prism_eval.engines.files:FileCaptioner"),
+        ("captioner", "hf", "prism_eval.engines.hf:HFCaptioner"),
+        ("captioner", "vllm", "prism_eval.engines.vllm:VLLMCaptioner"),
+        ("captioner", "openai", "prism_eval.engines.openai:OpenAICaptioner"),
+        ("judge", "builtin", "prism_eval.engines.builtin:load_builtin_judge"),
+        ("judge", "hf", "prism_eval.engines.hf:HFJudge"),
+        ("judge", "vllm", "prism_eval.engines.vllm:VLLMJudge"),
+        ("judge", "openai", "prism_eval.engines.openai:OpenAIJudge")):
+    register_engine(_role, _prefix, _factory)  # type: ignore[arg-type]
+
+
+def prefixes(role: Role) -> list[str]:
+    """The `<prefix>:` forms a role accepts (`none` is a whole spec, not a prefix)."""
+    return [name.split(":", 1)[1] for name in ENGINES if name.startswith(f"{role}:") and name != "captioner:none"]
+
+
+def _all_prefixes() -> set[str]:
+    return {name.split(":", 1)[1] for name in ENGINES}
+
+
+def parse_model_spec(spec: str, role: Role) -> ModelSpec:
+    """Parse a spec for a role; ModelSpecError with a one-line message when it is not valid."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"model spec {spec!r}: empty")
+        raise ModelSpecError(f"model spec {spec!r}: empty")
     s = spec.strip()
+    shown = redact_url_credentials(s)
     if s == "none":
         if role != "captioner":
-            raise ValueError("model spec 'none': only valid as a captioner (the blind baseline)")
-        return ParsedSpec("none")
+            raise ModelSpecError("model spec 'none': only valid as a captioner (the blind baseline)")
+        return ModelSpec("none")
     prefix, sep, rest = s.partition(":")
-    if sep and prefix in ("hf", "vllm", "openai", "file", "builtin"):
-        if not rest.strip():
-            raise ValueError(f"model spec {spec!r}: nothing after '{prefix}:'")
+    if sep and prefix in _all_prefixes():
+        if f"{role}:{prefix}" not in ENGINES:
+            other = "captioners" if role == "judge" else "judges"
+            raise ModelSpecError(f"model spec {shown!r}: {prefix}: models are {other}, not {role}s")
         rest = rest.strip()
+        if not rest:
+            raise ModelSpecError(f"model spec {shown!r}: nothing after '{prefix}:'")
         if prefix == "openai":
             m = _OPENAI.match(rest)
             if not m:
-                raise ValueError(f"model spec {spec!r}: expected openai:<model>@<http(s)://base-url>")
-            return ParsedSpec("openai", m.group("model"), m.group("url"))
-        if prefix == "file" and role != "captioner":
-            raise ValueError(f"model spec {spec!r}: file: is only valid as a captioner")
-        if prefix == "builtin" and role != "judge":
-            raise ValueError(f"model spec {spec!r}: builtin: models are judges, not captioners")
-        return ParsedSpec(prefix, rest)  # type: ignore[arg-type]
+                raise ModelSpecError(f"model spec {shown!r}: expected openai:<model>@<http(s)://base-url>, e.g. "
+                                     "openai:Qwen/Qwen2.5-3B-Instruct@http://127.0.0.1:8000/v1")
+            return ModelSpec("openai", m.group("model"), m.group("url").rstrip("/"))
+        return ModelSpec(prefix, rest)
     if _BARE.match(s):
-        return ParsedSpec("vllm" if _vllm_usable() else "hf", s)
-    raise ValueError(f"model spec {spec!r}: unknown form (use hf:, vllm:, openai:<model>@<url>, file:, none, "
-                     "builtin:, or org/name)")
+        return ModelSpec("vllm" if _vllm_usable() else "hf", s)
+    hint = did_you_mean(prefix, _all_prefixes()) if sep else ""
+    raise ModelSpecError(f"model spec {shown!r}: unknown form{hint} (use {', '.join(p + ':' for p in prefixes(role))}"
+                         f"{' none,' if role == 'captioner' else ''} or org/name)")
 
 
 def _vllm_usable() -> bool:
@@ -75,64 +136,43 @@ def _vllm_usable() -> bool:
         return False
 
 
-# Options callers may pass to any engine; one that has no use for them ignores them.
-GENERIC_OPTIONS = frozenset({"trust_remote_code", "dtype", "device", "batch_size", "max_pixels", "revision"})
+def _args(spec: ModelSpec) -> tuple[Any, ...]:
+    if spec.kind == "none":
+        return ()
+    if spec.kind == "openai":
+        return (spec.target, spec.base_url)
+    return (spec.target,)
 
 
-def _make(cls, *args: Any, **opts: Any):
-    """Construct an engine, passing only the options its constructor takes.
-
-    Callers pass one set of generic options (trust_remote_code, dtype, ...) to
-    whatever engine a spec names; a captions file has no use for most of them.
-    """
-    params = inspect.signature(cls).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(k for k in opts if k not in params and k not in GENERIC_OPTIONS)
-        if unknown:
-            raise ValueError(f"{getattr(cls, '__name__', cls)}: unknown option(s) {', '.join(unknown)}")
-        opts = {k: v for k, v in opts.items() if k in params}
-    return cls(*args, **opts)
-
-
-def _engine_class(module: str, name: str, spec: str):
+def _factory(spec: ModelSpec, role: Role) -> Any:
     try:
-        mod = importlib.import_module(f"prism_eval.engines.{module}")
-        return getattr(mod, name)
+        return ENGINES.get(f"{role}:{spec.kind}")
     except (ImportError, AttributeError) as err:
-        raise EngineError(f"{spec}: the {module} engine is not available here ({err})") from err
+        raise EngineError(f"{spec.text}: the {spec.kind} engine is not available here ({err})") from err
+    except RegistryError as err:  # pragma: no cover - parse_model_spec only yields registered kinds
+        raise ModelSpecError(str(err)) from None
 
 
-def load_captioner(spec: str, **opts: Any):
+def check_model_spec(spec: str, role: Role) -> ModelSpec:
+    """Parse a spec and import its engine, without building it: a bad spec fails before any work is done."""
+    parsed = parse_model_spec(spec, role)
+    _factory(parsed, role)
+    return parsed
+
+
+def load_engine(spec: str | ModelSpec, role: Role, **opts: Any) -> Any:
+    """Build the captioner or judge a spec names; `opts` go to its constructor (ones it lacks are dropped)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec, role)
+    if parsed.kind == "hf":
+        opts.setdefault("spec", parsed.text)
+    return construct(_factory(parsed, role), *_args(parsed), **opts)
+
+
+def load_captioner(spec: str | ModelSpec, **opts: Any) -> Any:
     """A Captioner for a spec string; opts go to the engine's constructor."""
-    p = parse_spec(spec, "captioner")
-    if p.kind == "none":
-        return _make(_engine_class("files", "NoCaptioner", spec), **opts)
-    if p.kind == "file":
-        return _make(_engine_class("files", "FileCaptioner", spec), p.target, **opts)
-    if p.kind == "hf":
-        from prism_eval.engines.hf import HFCaptioner
-
-        return _make(HFCaptioner, p.target, spec=f"hf:{p.target}", **opts)
-    if p.kind == "vllm":
-        return _make(_engine_class("vllm", "VLLMCaptioner", spec), p.target, **opts)
-    if p.kind == "openai":
-        return _make(_engine_class("openai", "OpenAICaptioner", spec), p.target, p.base_url, **opts)
-    raise ValueError(f"model spec {spec!r}: not usable as a captioner")
+    return load_engine(spec, "captioner", **opts)
 
 
-def load_judge(spec: str, **opts: Any):
+def load_judge(spec: str | ModelSpec, **opts: Any) -> Any:
     """A Judge for a spec string; opts go to the engine's constructor."""
-    p = parse_spec(spec, "judge")
-    if p.kind == "builtin":
-        from prism_eval.engines.builtin import load_builtin_judge
-
-        return _make(load_builtin_judge, p.target, **opts)
-    if p.kind == "hf":
-        from prism_eval.engines.hf import HFJudge
-
-        return _make(HFJudge, p.target, spec=f"hf:{p.target}", **opts)
-    if p.kind == "vllm":
-        return _make(_engine_class("vllm", "VLLMJudge", spec), p.target, **opts)
-    if p.kind == "openai":
-        return _make(_engine_class("openai", "OpenAIJudge", spec), p.target, p.base_url, **opts)
-    raise ValueError(f"model spec {spec!r}: not usable as a judge")
+    return load_engine(spec, "judge", **opts)

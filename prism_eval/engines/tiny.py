@@ -143,8 +143,7 @@ def build_tiny_vlm(out_dir: str | Path, arch: Arch = "llava", seed: int = 0) -> 
 
 
 def _build_llava(out: Path, seed: int) -> None:
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration,
-                              LlavaProcessor)
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = build_tokenizer(arch="llava")

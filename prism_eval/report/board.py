@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
 from prism_eval.core.paired import PairedResult, paired_test
 from prism_eval.report.reference import CAPRL_TABLE3, REFERENCE_SOURCE, ReferenceRow, match_reference
-from prism_eval.report.runs import Run, Setting
+from prism_eval.report.runs import Run
+from prism_eval.runner.results import RunSettings, SampleRecord
 
 __all__ = ["Cell", "Row", "RefLine", "Matrix", "CategoryTable", "LengthStats", "Board", "build_board",
            "AVERAGE"]
@@ -79,7 +79,7 @@ class LengthStats:
 
 @dataclass
 class Board:
-    setting: Setting
+    setting: RunSettings
     benchmarks: list[str]
     rows: list[Row]
     reference: list[RefLine]
@@ -90,14 +90,10 @@ class Board:
     warnings: list[str] = field(default_factory=list)
 
 
-def _caption_length(s: dict[str, Any], unit: str) -> int:
+def _caption_length(s: SampleRecord, unit: str) -> int:
     if unit == "tokens":
-        return int(s["caption_tokens"] or 0)
-    return len(str(s.get("caption") or "").split())
-
-
-def _failed(s: dict[str, Any]) -> bool:
-    return s.get("status") == "failed"
+        return int(s.caption_tokens or 0)
+    return len(str(s.caption or "").split())
 
 
 def _per_question(run: Run) -> dict[tuple[str, str], tuple[float, str]]:
@@ -109,11 +105,11 @@ def _per_question(run: Run) -> dict[tuple[str, str], tuple[float, str]]:
     image: dict[tuple[str, str], str] = {}
     failed: set[tuple[str, str]] = set()
     for s in run.samples or ():
-        key = (str(s["benchmark"]), str(s["question_id"]))
-        if _failed(s):
+        key = (s.benchmark, s.question_id)
+        if s.failed:
             failed.add(key)
-        acc[key].append(float(s["score"]))
-        image.setdefault(key, str(s.get("image") or s.get("sample_id") or key[1]))
+        acc[key].append(s.score)
+        image.setdefault(key, s.image or s.sample_id or key[1])
     return {k: (sum(v) / len(v), image[k]) for k, v in acc.items() if k not in failed}
 
 
@@ -185,67 +181,72 @@ def _bins(lengths: np.ndarray, scores: np.ndarray, edges: np.ndarray) -> list[tu
     return series
 
 
-def _length(rows: list[Row], benches: list[str], n_bins: int = 6) -> LengthStats | None:
-    runs = [r.run for r in rows if r.run.samples]
-    if not runs:
-        return None
-    scored = {id(r): [s for s in r.samples if not _failed(s)] for r in runs}
-    unit = "tokens" if all(s.get("caption_tokens") is not None for r in runs for s in scored[id(r)]) else "words"
-    # Per run and benchmark: each answer's caption length and score.
+def _answers_by_benchmark(runs: list[Run], unit: str) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+    """Per run and benchmark: each scored answer's caption length and score."""
     data: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
     for r in runs:
         by_b: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-        for s in scored[id(r)]:
-            ln, sc = by_b[str(s["benchmark"])]
-            ln.append(_caption_length(s, unit))
-            sc.append(float(s["score"]))
+        for s in r.samples or ():
+            if not s.failed:
+                ln, sc = by_b[s.benchmark]
+                ln.append(_caption_length(s, unit))
+                sc.append(s.score)
         for b, (ln, sc) in by_b.items():
             data[(id(r), b)] = (np.array(ln, float), np.array(sc, float))
+    return data
+
+
+def _length_points(rows: list[Row], unit: str) -> list[tuple[str, bool, float, float]]:
+    """Each run's mean caption length over its distinct captions (set on the row) against its average score."""
     points = []
-    bins: dict[str, list[tuple[str, bool, list[tuple[float, float, int]]]]] = {}
     for row in rows:
-        r = row.run
-        if not r.samples:
-            continue
         distinct: dict[tuple, float] = {}
-        for s in scored[id(r)]:
-            distinct.setdefault((s["benchmark"], s.get("image"), s["caption_index"]), _caption_length(s, unit))
+        for s in row.run.samples or ():
+            if not s.failed:
+                distinct.setdefault((s.benchmark, s.image, s.caption_index), _caption_length(s, unit))
         if not distinct:
             continue
         row.mean_length = float(np.mean(list(distinct.values())))
         if row.average is not None:
-            points.append((r.label, r.blind, row.mean_length, row.average))
-    for b in benches:
-        pooled = [data[(id(r), b)][0] for r in runs if (id(r), b) in data and not r.blind]
-        pooled_arr = np.concatenate(pooled) if pooled else np.zeros(0)
-        pooled_arr = pooled_arr[pooled_arr > 0]
-        if pooled_arr.size < 3:
-            continue
-        edges = np.unique(np.quantile(pooled_arr, np.linspace(0, 1, n_bins + 1)))
-        if edges.size < 2:
-            edges = np.array([edges[0], edges[0] + 1.0])
-        series_b = []
-        for row in rows:
-            r = row.run
-            if (id(r), b) not in data:
-                continue
-            ln, sc = data[(id(r), b)]
-            if r.blind:
-                series_b.append((r.label, True, [(0.0, float(sc.mean() * 100), int(sc.size))]))
-            else:
-                series_b.append((r.label, False, _bins(ln, sc, edges)))
-        bins[b] = series_b
+            points.append((row.run.label, row.run.blind, row.mean_length, row.average))
+    return points
+
+
+def _length_bins(rows: list[Row], bench: str, data: dict, n_bins: int) -> list | None:
+    """Per run, the score of its answers in caption-length bins (quantiles pooled over the captioned runs)."""
+    runs = [row.run for row in rows if (id(row.run), bench) in data]
+    pooled = [data[(id(r), bench)][0] for r in runs if not r.blind]
+    pooled_arr = np.concatenate(pooled) if pooled else np.zeros(0)
+    pooled_arr = pooled_arr[pooled_arr > 0]
+    if pooled_arr.size < 3:
+        return None
+    edges = np.unique(np.quantile(pooled_arr, np.linspace(0, 1, n_bins + 1)))
+    if edges.size < 2:
+        edges = np.array([edges[0], edges[0] + 1.0])
+    series = []
+    for r in runs:
+        ln, sc = data[(id(r), bench)]
+        if r.blind:
+            series.append((r.label, True, [(0.0, float(sc.mean() * 100), int(sc.size))]))
+        else:
+            series.append((r.label, False, _bins(ln, sc, edges)))
+    return series
+
+
+def _length(rows: list[Row], benches: list[str], n_bins: int = 6) -> LengthStats | None:
+    runs = [r.run for r in rows if r.run.samples]
+    if not runs:
+        return None
+    unit = "tokens" if all(s.caption_tokens is not None for r in runs for s in r.samples or () if not s.failed) \
+        else "words"
+    data = _answers_by_benchmark(runs, unit)
+    points = _length_points([row for row in rows if row.run.samples], unit)
+    bins = {b: series for b in benches if (series := _length_bins(rows, b, data, n_bins)) is not None}
     return LengthStats(unit=unit, points=points, bins=bins)
 
 
-def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4000,
-                seed: int = 0) -> Board:
-    """Leaderboard of comparable runs, sorted by average score (then average rank)."""
-    benches: list[str] = []
-    for r in runs:
-        benches.extend(b for b in r.benchmarks if b not in benches)
-    rows = []
-    warnings = []
+def _rows(runs: list[Run], benches: list[str]) -> tuple[list[Row], list[str]]:
+    rows, warnings = [], []
     for r in runs:
         cells = {b: (Cell(score=res.score, ci95=res.ci95, n=res.n, best_of_n=res.best_of_n,
                           unanswered=res.unanswered, failed=res.failed)
@@ -260,6 +261,11 @@ def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4
         tokens = [res.mean_caption_tokens for res in r.benchmarks.values() if res.mean_caption_tokens is not None]
         rows.append(Row(run=r, cells=cells, average=avg, avg_rank=None,
                         mean_length=float(np.mean(tokens)) if tokens else None))
+    return rows, warnings
+
+
+def _rank(rows: list[Row], benches: list[str]) -> None:
+    """Ranks per benchmark (ties share the average rank), the best per column, the average rank per row."""
     for b in benches:
         have = [row for row in rows if row.cells[b] is not None]
         if not have:
@@ -277,16 +283,32 @@ def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4
     for row in rows:
         row.best_average = bool(avgs) and row.average == max(avgs)
 
-    ref_lines = []
-    if reference:
-        mapping = match_reference(benches)
-        if mapping:
-            for ref in CAPRL_TABLE3:
-                cells = {b: ref.scores.get(mapping[b]) if b in mapping else None for b in benches}
-                shown = [v for v in cells.values() if v is not None]
-                ref_lines.append(RefLine(ref=ref, cells=cells,
-                                         average=float(np.mean(shown)) if len(shown) == len(benches) else None))
+
+def _reference_lines(runs: list[Run], benches: list[str]) -> list[RefLine]:
+    """Published rows for the benchmarks that are shipped specs (a local file is never matched by its name)."""
+    shipped = [b for b in benches if all(r.benchmarks[b].shipped for r in runs if b in r.benchmarks)]
+    mapping = match_reference(shipped)
+    if not mapping:
+        return []
+    lines = []
+    for ref in CAPRL_TABLE3:
+        cells = {b: ref.scores.get(mapping[b]) if b in mapping else None for b in benches}
+        shown = [v for v in cells.values() if v is not None]
+        lines.append(RefLine(ref=ref, cells=cells,
+                             average=float(np.mean(shown)) if len(shown) == len(benches) else None))
+    return lines
+
+
+def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4000,
+                seed: int = 0) -> Board:
+    """Leaderboard of comparable runs, sorted by average score (then average rank)."""
+    benches: list[str] = []
+    for r in runs:
+        benches.extend(b for b in r.benchmarks if b not in benches)
+    rows, warnings = _rows(runs, benches)
+    _rank(rows, benches)
     length = _length(rows, benches)
-    return Board(setting=runs[0].setting, benchmarks=benches, rows=rows, reference=ref_lines,
+    return Board(setting=runs[0].settings, benchmarks=benches, rows=rows,
+                 reference=_reference_lines(runs, benches) if reference else [],
                  reference_source=REFERENCE_SOURCE, matrices=_matrices(rows, benches, n_resamples, seed),
                  categories=_categories(rows, benches), length=length, warnings=warnings)

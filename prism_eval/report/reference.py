@@ -7,7 +7,7 @@ rows, excluded from ranks and significance tests, and labelled "reported".
 Source: CapRL (Xing et al., 2025, arXiv 2509.22647), Table 3 "Captioning ability
 comparison in Prism Framework". Metric: mean accuracy over 4 sampled captions per
 image (temperature 1.0), answered by the fine-tuned 3B evaluator (CapRL-Eval-3B).
-Copied from shared/research/papers.md, section A.4.
+Numbers as printed in the paper.
 """
 from __future__ import annotations
 

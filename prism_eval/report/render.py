@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from prism_eval import __version__
+from prism_eval._version import __version__
 from prism_eval.report.board import AVERAGE, Board
 from prism_eval.report.plot import colors_for, length_bins_svg, length_scatter_svg
 from prism_eval.report.reference import CAPRL_TABLE3, REFERENCE_SOURCE
@@ -51,10 +51,10 @@ def _meta_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = [
         ("Run folder", [str(r.path) for r in runs]),
         ("Captioner", [r.captioner for r in runs]),
-        ("Judge", [r.setting.judge for r in runs]),
-        ("Protocol", [r.setting.protocol for r in runs]),
-        ("Scoring", [r.setting.scoring for r in runs]),
-        ("Estimator", [r.setting.estimator for r in runs]),
+        ("Judge", [r.settings.judge for r in runs]),
+        ("Protocol", [r.settings.protocol for r in runs]),
+        ("Scoring", [r.settings.scoring for r in runs]),
+        ("Estimator", [r.settings.estimator for r in runs]),
         ("Seed", [cfg(r, "seed") for r in runs]),
         ("Captions per image", [cfg(r, "num_captions") for r in runs]),
         ("Question limit", [cfg(r, "limit") for r in runs]),
@@ -125,6 +125,62 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _md_leaderboard(b: Board) -> list[str]:
+    header = ["Captioner", *[md_escape(x) for x in b.benchmarks], "Average", "Avg rank"]
+    rows = []
+    for row in b.rows:
+        cells = [md_escape(row.run.label) + (" (blind baseline)" if row.run.blind else "")]
+        for bench in b.benchmarks:
+            c = row.cells[bench]
+            cells.append("—" if c is None else (f"**{c.score:.1f}**" if c.best else f"{c.score:.1f}"))
+        avg = "—" if row.average is None else (f"**{row.average:.1f}**" if row.best_average
+                                                 else f"{row.average:.1f}")
+        cells += [avg, "—" if row.avg_rank is None else f"{row.avg_rank:.2f}"]
+        rows.append(cells)
+    for ref in b.reference:
+        rows.append([f"*{md_escape(ref.ref.name)} (reported)*",
+                     *[("—" if ref.cells[x] is None else f"*{ref.cells[x]:.1f}*") for x in b.benchmarks],
+                     "—" if ref.average is None else f"*{ref.average:.1f}*", "—"])
+    notes = ["Scores are judge accuracy (0-100); best run score per column in bold."]
+    if b.reference:
+        notes.append("Rows marked *(reported)* are published numbers, not run here: "
+                     f"{md_escape(b.reference_source)}.")
+    return _md_table(header, rows) + ["", " ".join(notes), ""]
+
+
+def _md_cis(b: Board) -> list[str]:
+    ci_rows = [[md_escape(r.run.label),
+                *[("—" if (c := r.cells[x]) is None or c.ci95 is None else f"{c.ci95[0]:.1f}–{c.ci95[1]:.1f}")
+                  for x in b.benchmarks]] for r in b.rows]
+    return (["95% confidence intervals:", ""] + _md_table(["Captioner", *[md_escape(x) for x in b.benchmarks]],
+                                                          ci_rows) + [""])
+
+
+def _md_pairs(b: Board) -> list[str]:
+    avg = next((m for m in b.matrices if m.bench == AVERAGE), None)
+    sig = []
+    for i, la in enumerate(avg.labels if avg else []):
+        for j, lb in enumerate(avg.labels):
+            r = avg.cells[i][j]
+            if i < j and r is not None:
+                mark = " (significant)" if r.p_value < 0.05 else ""
+                p = _p_fmt(r.p_value)
+                sig.append(f"- {md_escape(la)} vs {md_escape(lb)}: {r.diff * 100:+.1f} points, "
+                           f"p {p if p.startswith('<') else '= ' + p}{mark}")
+    return ["Paired tests on the average (row minus column, same questions):", "", *sig, ""] if sig else []
+
+
+def _md_categories(b: Board) -> list[str]:
+    lines = []
+    for t in b.categories:
+        lines += [f"Categories of {md_escape(t.bench)}:", ""]
+        crow = [[md_escape(label), *[("—" if (v := sc.get(c)) is None else
+                                       (f"**{v:.1f}**" if v == t.best[c] else f"{v:.1f}")) for c in t.categories]]
+                for label, _, sc in t.rows]
+        lines += _md_table(["Captioner", *[md_escape(c) for c in t.categories]], crow) + [""]
+    return lines
+
+
 def render_markdown(boards: list[Board], *, title: str) -> str:
     """GFM: benchmarks as columns, best run score per column in bold, reference rows in italics."""
     lines = [f"# {md_escape(title)}", ""]
@@ -134,51 +190,7 @@ def render_markdown(boards: list[Board], *, title: str) -> str:
             lines += [f"## Setting {gi}", ""]
         lines += [f"Judge: {md_escape(s.judge)} · protocol: {md_escape(s.protocol)} · scoring: "
                   f"{md_escape(s.scoring)} · estimator: {md_escape(s.estimator)}", ""]
-        header = ["Captioner", *[md_escape(x) for x in b.benchmarks], "Average", "Avg rank"]
-        rows = []
-        for row in b.rows:
-            name = md_escape(row.run.label) + (" (blind baseline)" if row.run.blind else "")
-            cells = [name]
-            for bench in b.benchmarks:
-                c = row.cells[bench]
-                cells.append("—" if c is None else (f"**{c.score:.1f}**" if c.best else f"{c.score:.1f}"))
-            avg = "—" if row.average is None else (f"**{row.average:.1f}**" if row.best_average
-                                                     else f"{row.average:.1f}")
-            cells += [avg, "—" if row.avg_rank is None else f"{row.avg_rank:.2f}"]
-            rows.append(cells)
-        for ref in b.reference:
-            rows.append([f"*{md_escape(ref.ref.name)} (reported)*",
-                         *[("—" if ref.cells[x] is None else f"*{ref.cells[x]:.1f}*") for x in b.benchmarks],
-                         "—" if ref.average is None else f"*{ref.average:.1f}*", "—"])
-        lines += _md_table(header, rows) + [""]
-        notes = ["Scores are judge accuracy (0-100); best run score per column in bold."]
-        if b.reference:
-            notes.append(f"Rows marked *(reported)* are published numbers, not run here: {md_escape(b.reference_source)}.")
-        lines += [" ".join(notes), ""]
-        ci_rows = [[md_escape(r.run.label),
-                    *[("—" if (c := r.cells[x]) is None or c.ci95 is None else f"{c.ci95[0]:.1f}–{c.ci95[1]:.1f}")
-                      for x in b.benchmarks]] for r in b.rows]
-        lines += ["95% confidence intervals:", ""] + _md_table(["Captioner", *[md_escape(x) for x in b.benchmarks]],
-                                                               ci_rows) + [""]
-        avg = next((m for m in b.matrices if m.bench == AVERAGE), None)
-        if avg is not None:
-            sig = []
-            for i, la in enumerate(avg.labels):
-                for j, lb in enumerate(avg.labels):
-                    r = avg.cells[i][j]
-                    if i < j and r is not None:
-                        mark = " (significant)" if r.p_value < 0.05 else ""
-                        p = _p_fmt(r.p_value)
-                        sig.append(f"- {md_escape(la)} vs {md_escape(lb)}: {r.diff * 100:+.1f} points, "
-                                   f"p {p if p.startswith('<') else '= ' + p}{mark}")
-            if sig:
-                lines += ["Paired tests on the average (row minus column, same questions):", "", *sig, ""]
-        for t in b.categories:
-            lines += [f"Categories of {md_escape(t.bench)}:", ""]
-            crow = [[md_escape(label), *[("—" if (v := sc.get(c)) is None else
-                                           (f"**{v:.1f}**" if v == t.best[c] else f"{v:.1f}")) for c in t.categories]]
-                    for label, _, sc in t.rows]
-            lines += _md_table(["Captioner", *[md_escape(c) for c in t.categories]], crow) + [""]
+        lines += _md_leaderboard(b) + _md_cis(b) + _md_pairs(b) + _md_categories(b)
     return "\n".join(lines)
 
 
@@ -198,7 +210,7 @@ def render_json(boards: list[Board], *, title: str) -> str:
                                        "ci95": None if r.ci95 is None else [r.ci95[0] * 100, r.ci95[1] * 100],
                                        "p_value": r.p_value, "method": r.method, "n": r.n})
         groups.append({
-            "setting": {f: getattr(b.setting, f) for f in b.setting.FIELDS},
+            "setting": dict(b.setting.comparability_key()),
             "benchmarks": b.benchmarks,
             "rows": [{
                 "label": r.run.label, "captioner": r.run.captioner, "run_dir": str(r.run.path),

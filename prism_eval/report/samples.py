@@ -69,7 +69,7 @@ def _select_questions(runs: list[Run], max_samples: int) -> tuple[set[tuple[str,
     per_q: dict[tuple[str, str], int] = {}
     for r in runs:
         for s in r.samples or ():
-            k = (str(s["benchmark"]), str(s["question_id"]))
+            k = (s.benchmark, s.question_id)
             per_q[k] = per_q.get(k, 0) + 1
     total = sum(per_q.values())
     if total <= max_samples:
@@ -84,6 +84,33 @@ def _select_questions(runs: list[Run], max_samples: int) -> tuple[set[tuple[str,
     return chosen, count, total
 
 
+def _benchmarks(runs: list[Run]) -> list[str]:
+    """Every benchmark the runs report, then any that only their samples name, in first-seen order."""
+    named = [b for r in runs for b in r.benchmarks]
+    sampled = [s.benchmark for r in runs for s in r.samples or ()]
+    return list(dict.fromkeys(named + sampled))
+
+
+def _images(runs: list[Run], chosen: set[tuple[str, str]]) -> tuple[list[str | None], dict, int, int]:
+    """Each distinct image once, as a data URI sized by how many there are: (uris, index, px, missing)."""
+    image_src: dict[tuple[str, str], Path | None] = {}
+    for r in runs:
+        for s in r.samples or ():
+            ik = (s.benchmark, s.image)
+            if (s.benchmark, s.question_id) in chosen and image_src.get(ik) is None:
+                image_src[ik] = _thumb_path(r.path, s.thumb)
+    size = thumb_size_for(len(image_src))
+    images: list[str | None] = []
+    index: dict[tuple[str, str], int] = {}
+    missing = 0
+    for ik, p in image_src.items():
+        uri = thumbnail_data_uri(p, size) if p is not None else None
+        missing += p is not None and uri is None
+        index[ik] = len(images)
+        images.append(uri)
+    return images, index, size, missing
+
+
 def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str, Any]:
     """The sample browser's data: runs, benchmarks, images, a string table and compact samples."""
     runs = [r for g in groups for r in g]
@@ -93,52 +120,25 @@ def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str,
     def sid(text: Any) -> int:
         return strings.setdefault("" if text is None else str(text), len(strings))
 
-    benches: list[str] = []
-    for r in runs:
-        benches.extend(b for b in r.benchmarks if b not in benches)
-    for r in runs:
-        for s in r.samples or ():
-            if str(s["benchmark"]) not in benches:
-                benches.append(str(s["benchmark"]))
+    benches = _benchmarks(runs)
     b_index = {b: i for i, b in enumerate(benches)}
-
-    # Distinct images first, so the thumbnail size can follow their number.
-    image_src: dict[tuple[str, str], Path | None] = {}
-    for r in runs:
-        for s in r.samples or ():
-            k = (str(s["benchmark"]), str(s["question_id"]))
-            if k not in chosen:
-                continue
-            ik = (k[0], str(s.get("image") or ""))
-            if image_src.get(ik) is None:
-                image_src[ik] = _thumb_path(r.path, s.get("thumb"))
-    size = thumb_size_for(len(image_src))
-    images: list[str | None] = []
-    i_index: dict[tuple[str, str], int] = {}
-    missing = 0
-    for ik, p in image_src.items():
-        uri = thumbnail_data_uri(p, size) if p is not None else None
-        missing += p is not None and uri is None
-        i_index[ik] = len(images)
-        images.append(uri)
-
+    images, i_index, size, missing = _images(runs, chosen)
     rows = []
     for ri, r in enumerate(runs):
         for s in r.samples or ():
-            bench, qid = str(s["benchmark"]), str(s["question_id"])
-            if (bench, qid) not in chosen:
+            if (s.benchmark, s.question_id) not in chosen:
                 continue
-            opts = s.get("options")
-            rows.append(((b_index[bench], _natural(qid), ri, int(s["caption_index"]), int(s.get("draw") or 0)), {
-                "r": ri, "b": b_index[bench], "q": qid, "cat": s.get("category"),
-                "im": i_index[(bench, str(s.get("image") or ""))], "ik": str(s.get("image") or ""),
-                "ci": int(s["caption_index"]), "cap": sid(s.get("caption")), "tok": s.get("caption_tokens"),
-                "d": int(s.get("draw") or 0), "qs": sid(s.get("question")),
-                "o": None if opts is None else [sid(o) for o in opts],
-                "g": None if s.get("gold") is None else str(s.get("gold")), "raw": sid(s.get("raw")),
-                "x": None if s.get("extracted") is None else str(s.get("extracted")),
-                "s": round(float(s["score"]), 4), "ok": bool(s.get("correct", float(s["score"]) >= 1.0)),
-                "st": str(s.get("status") or "ok"), "err": s.get("error"),
+            ci = -1 if s.caption_index is None else s.caption_index
+            rows.append(((b_index[s.benchmark], _natural(s.question_id), ri, ci, s.draw), {
+                "r": ri, "b": b_index[s.benchmark], "q": s.question_id, "cat": s.category,
+                "im": i_index[(s.benchmark, s.image)], "ik": s.image,
+                "ci": ci, "cap": sid(s.caption), "tok": s.caption_tokens,
+                "d": s.draw, "qs": sid(s.question),
+                "o": None if s.options is None else [sid(o) for o in s.options],
+                "g": None if s.gold is None else str(s.gold), "raw": sid(s.raw),
+                "x": None if s.extracted is None else str(s.extracted),
+                "s": round(s.score, 4), "ok": bool(s.correct),
+                "st": s.status or "ok", "err": s.error,
             }))
     rows.sort(key=lambda t: t[0])
     return {

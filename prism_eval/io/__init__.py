@@ -1,0 +1,1 @@
+"""Reading and writing files safely: JSONL, images, atomic writes (no model libraries)."""
