@@ -18,7 +18,7 @@ import pytest
 
 from prism_eval.core.compat import (CAPRL_FAMILIES, CaprlCompatError, caprl_family, caprl_score, caprl_scores,
                                     chart_check, extract_answer, family_for_data_path, gold_alternatives,
-                                    math_check, student_answer)
+                                    math_check, math_verify_caveat, student_answer)
 from prism_eval.core.metrics import math_equal
 
 MV = tuple(int(p) for p in version("math-verify").split(".")[:2])
@@ -172,6 +172,15 @@ def test_math_check_catches_no_extraction_but_pays_for_unparseable_gold():
 def test_percent_rule_depends_on_math_verify(benchmark, output, gold, expected_08, expected_09, why):
     expected = expected_09 if MV >= (0, 9) else expected_08
     assert caprl_score(benchmark, output, gold) == expected, why
+
+
+def test_math_verify_caveat_names_the_installed_release():
+    note = math_verify_caveat()
+    if MV == (0, 8):
+        assert note is None
+    else:
+        assert note is not None and version("math-verify") in note and "0.8.0" in note
+        assert ("integer X%" in note) == (MV >= (0, 9))
 
 
 def test_units_in_the_box_depend_on_math_verify():

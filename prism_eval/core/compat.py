@@ -59,6 +59,10 @@ CAPRL_FAMILIES: dict[str, str] = {
     "visulogic": "math",
 }
 
+# CapRL's released results are dated 2025-09-28 and its repo pins no math-verify; 0.9.0 appeared on
+# 2026-01-10, so CapRL ran 0.8.0 (2025-07-02) or older. Scores here follow the installed release.
+CAPRL_MATH_VERIFY = "0.8.0"
+
 ANSWER_PATTERN = re.compile(r"</think>\s*<answer>.*?\\boxed{(.*)}.*?</answer>", re.DOTALL)
 ANLS_THRESHOLD = 0.5
 _SCALES = (1, 0.01, 100)
@@ -70,6 +74,23 @@ class CaprlCompatError(ValueError):
 
 
 # ---------------------------------------------------------------- small pieces, each one step of CapRL's code
+
+def math_verify_caveat() -> str | None:
+    """None when the installed math-verify is the release CapRL most likely ran, else a one-line note to report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("math-verify")
+    except PackageNotFoundError:
+        return "math-verify is not installed; CapRL's scoring needs it"
+    if installed.split(".")[:2] == CAPRL_MATH_VERIFY.split(".")[:2]:
+        return None
+    changes = {True: "0.9 scores an integer X% equal to X, which 0.8 did not",
+               False: "before 0.8 a unit inside the box ('5 m') was not stripped"}
+    newer = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit()) >= (0, 9)
+    return (f"math-verify {installed} is installed; CapRL most likely ran {CAPRL_MATH_VERIFY} "
+            f"({changes[newer]}), so a few answers can score differently")
+
 
 def caprl_family(benchmark: str) -> str:
     """The scoring family of one of our benchmark ids; unknown ids raise, naming the known ones."""
