@@ -61,7 +61,7 @@ def test_student_answer_is_math_verify_extracted_string():
 
 CASES = [
     # --- chart family: max(verify_chart, verify_math) (E215-217)
-    ("chartqa", box("45"), "45", 1.0, "E62-64 relaxed x1, and E39 math"),
+    ("chartqa", box("45"), "45", 1.0, "E61-64 relaxed x1, and E39 math"),
     ("chartqa", box("95.5"), "100", 1.0, "V215-219 swapped: |100-95.5|/95.5 = 0.047"),
     ("chartqa", box("95"), "100", 0.0, "V215-219 swapped: |100-95|/95 = 0.053 > 0.05 (5.0% of the gold)"),
     ("chartqa", box("105.2"), "100", 1.0, "V215-219 swapped: 5.2/105.2 = 0.049 although 5.2% of the gold"),
@@ -70,14 +70,14 @@ CASES = [
     ("chartqa", box("-5"), "5", 0.0, "V215-219: sign matters; no scale fixes it"),
     ("chartqa", box("45"), "45%", 1.0, "V206-207 gold '45%' reads 0.45, matched by the x0.01 try (E62)"),
     ("chartqa", box("0.25"), "25", 1.0, "E62 x100 try on student '0.25'"),
-    ("chartqa", box("0.5"), "50", 0.0, "E55: math-verify rewrites 0.5 as \\frac{1}{2}, float() fails (E60)"),
-    ("chartqa", box("1,234"), "1234", 1.0, "E60 float fails -> V221 string compare fails; E39 math 1234 = 1234"),
+    ("chartqa", box("0.5"), "50", 0.0, "E55: math-verify rewrites 0.5 as \\frac{1}{2}, float() fails (E61)"),
+    ("chartqa", box("1,234"), "1234", 1.0, "E61 float fails -> V221 string compare fails; E39 math 1234 = 1234"),
     ("chartqa", box("12.5 million"), "12.5", 0.0, "E66 string compare; math reads m*i*l*l*i*o*n"),
     ("chartqa", box("Yes"), "yes", 1.0, "V221: lower-cased string equality"),
     ("chartqa", box("blue"), "red", 0.0, "V221: different words"),
-    ("chartqa", box("nan"), "NaN", 1.0, "E60 float('nan'); V217 nan is truthy but the comparison is False;"
+    ("chartqa", box("nan"), "NaN", 1.0, "E61 float('nan'); V217 nan is truthy but the comparison is False;"
                                         " V221 then 'nan' == 'nan'"),
-    ("chartqa", box("1e3"), "1000", 1.0, "E60: Python float() reads 1e3"),
+    ("chartqa", box("1e3"), "1000", 1.0, "E61: Python float() reads 1e3"),
     ("chartqa", box("12} or \\boxed{13"), "13", 0.0, "E33 greedy capture garbles two boxes"),
     ("chartqa", "The answer is 45.", "45", 0.0, "E35: no match, empty answer"),
     ("chartqa", "no answer at all", "", 1.0, "E30-31: '$$' does not parse, so the item counts as correct"),
@@ -142,7 +142,7 @@ def test_caprl_score(benchmark, output, gold, expected, why):
 @pytest.mark.parametrize("output, gold, use_anls, expected, why", [
     (box("0"), "0", False, 0.0, "V216-217: a zero prediction is falsy, so V221 compares '0.0' with '0'"),
     (box("0"), "0.0", False, 1.0, "V221: '0.0' == '0.0'"),
-    (box("45%"), "45", False, 0.0, "E60 float('45%') fails; V206 reads the prediction as 0.45 vs gold 45"),
+    (box("45%"), "45", False, 0.0, "E61 float('45%') fails; V206 reads the prediction as 0.45 vs gold 45"),
     (box("45%"), "45%", False, 1.0, "V206 both sides 0.45"),
     (box("4.5%"), "4.5", False, 0.0, "as above, non-integer"),
     (box("1,234"), "1234", False, 0.0, "V221 string compare without normalisation"),
@@ -184,7 +184,7 @@ def test_math_verify_caveat_names_the_installed_release():
 
 
 def test_units_in_the_box_depend_on_math_verify():
-    # 0.8.0 strips a unit inside the box ("5 m" -> '5'), so E60 float() works; 0.7.0 keeps '5 m' and reads m.
+    # 0.8.0 strips a unit inside the box ("5 m" -> '5'), so E61 float() works; 0.7.0 keeps '5 m' and reads m.
     expected = 1.0 if MV >= (0, 8) else 0.0
     assert caprl_score("chartqa", box("5 m"), "5") == expected
     assert caprl_score("chartqa", box("3 kg"), "3") == expected
@@ -216,7 +216,7 @@ def test_gold_alternatives_refuse_code():
 
 @pytest.mark.parametrize("benchmark", ["chartqa", "chartqa-pro", "charxiv", "infovqa"])
 def test_empty_list_gold_crashes_caprl_so_it_is_refused(benchmark):
-    # V273 np.max of an empty match list raises ValueError outside E68's try: CapRL's run dies
+    # V273 np.max of an empty match list raises ValueError at E67, outside the E60-65 try: CapRL's run dies
     for gold in ([], "[]"):
         with pytest.raises(CaprlCompatError, match="empty list"):
             caprl_score(benchmark, box("1"), gold)
