@@ -69,6 +69,15 @@ _SCALES = (1, 0.01, 100)
 _PARSE_TIMEOUT = 5  # math-verify's defaults, which CapRL's calls keep
 
 
+# Stage 1 (Eval_CapRL.py): the raw caption prompt, no system turn, the instruction without a final period.
+CAPRL_CAPTION_INSTRUCTION = "Please describe this image in detail"
+VISION_SLOT = "<|vision_start|><|image_pad|><|vision_end|>"
+# Stage 2: what Eval_CapRL.py replaces in each sample's own prompt, and with what.
+VISION_PLACEHOLDER = "<|im_start|>user\n" + VISION_SLOT
+CAPTION_PREFIX = "<|im_start|>user\nHere is a detailed caption of an image: "
+CAPTION_SUFFIX = ". Please answer the question based on the caption."
+
+
 class CaprlCompatError(ValueError):
     """A benchmark id, output or gold that CapRL's scoring cannot take; the message says which and why."""
 
@@ -90,6 +99,26 @@ def math_verify_caveat() -> str | None:
     newer = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit()) >= (0, 9)
     return (f"math-verify {installed} is installed; CapRL most likely ran {CAPRL_MATH_VERIFY} "
             f"({changes[newer]}), so a few answers can score differently")
+
+
+def caprl_caption_prompt(instruction: str = CAPRL_CAPTION_INSTRUCTION, n_images: int = 1) -> str:
+    """The raw ChatML caption prompt Eval_CapRL.py sends a Qwen2.5-VL captioner (no system turn)."""
+    return f"<|im_start|>user\n{VISION_SLOT * n_images}{instruction}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def build_judge_prompt(prompt: str, caption: str, strict: bool = True) -> str:
+    """The stage-2 prompt Eval_CapRL.py sends CapRL-Eval-3B: every occurrence of the image placeholder
+    replaced by the caption sentence (`{caption}. Please answer ...`, so a caption ending in '.' gets '..').
+
+    A prompt without the placeholder would reach the judge with no caption at
+    all; CapRL does that silently (strict=False reproduces it), strict raises.
+    """
+    if not isinstance(prompt, str) or not isinstance(caption, str):
+        raise TypeError(f"prompt and caption must be strings, got {type(prompt).__name__} and "
+                        f"{type(caption).__name__}")
+    if strict and VISION_PLACEHOLDER not in prompt:
+        raise ValueError(f"prompt has no image placeholder {VISION_PLACEHOLDER!r} to put the caption in")
+    return prompt.replace(VISION_PLACEHOLDER, CAPTION_PREFIX + caption + CAPTION_SUFFIX)
 
 
 def caprl_family(benchmark: str) -> str:
@@ -247,7 +276,13 @@ def caprl_score(benchmark: str, output: str, gold: Any) -> float:
     `output` is the judge's whole raw text; `gold` the stored answer (a string,
     a number, or a list of alternatives, as CapRL's JSON holds it).
     """
-    family = caprl_family(benchmark)
+    return score_by_family(caprl_family(benchmark), output, gold)
+
+
+def score_by_family(family: str, output: str, gold: Any) -> float:
+    """CapRL's score in one scoring family: "math", "chart" (max of chart and math) or "info" (chart with ANLS)."""
+    if family not in ("math", "chart", "info"):
+        raise CaprlCompatError(f"unknown CapRL scoring family {family!r}; use math, chart or info")
     if not isinstance(output, str):
         raise CaprlCompatError(f"judge output must be a string, got {type(output).__name__}")
     if family == "math":

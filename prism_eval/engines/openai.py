@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
-from prism_eval.core.chat import render_chatml
+from prism_eval.core.chat import render_literal
 from prism_eval.core.records import JudgeRequest, Sampling
 from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError
@@ -350,10 +350,10 @@ class OpenAIJudge(HTTPEngine):
         """The same ids judge_inputs.prompt_ids builds, with the server's tokenizer where needed."""
         if self._mode == "local":
             return ji.prompt_ids(self._local_tok, req)
-        if req.chat_format == "chatml":
-            return await self._encode(client, sem, render_chatml(req), special=True)
+        if req.literal:
+            return await self._encode(client, sem, render_literal(req), special=True)
         if req.chat_format != "model":
-            raise ValueError(f"chat_format {req.chat_format!r}: expected 'chatml' or 'model'")
+            raise ValueError(f"chat_format {req.chat_format!r}: expected 'chatml', 'raw' or 'model'")
         body = {"model": self.model, "messages": ji.chat_messages(req), "add_special_tokens": False,
                 **ji.template_flags(req)}
         return await self.post(client, sem, "/tokenize", body, _tokens, root=True)
@@ -380,9 +380,9 @@ class OpenAIJudge(HTTPEngine):
                     ids = await self._prompt_ids(client, sem, req)
                     return await self.post(client, sem, "/completions",
                                            {"model": self.model, "prompt": ids, **params}, _completion_text)
-                if req.chat_format == "chatml":
+                if req.literal:
                     return await self.post(client, sem, "/completions",
-                                           {"model": self.model, "prompt": render_chatml(req), **params},
+                                           {"model": self.model, "prompt": render_literal(req), **params},
                                            _completion_text)
                 body = {"model": self.model, "messages": ji.chat_messages(req), **params}
                 if req.prefill:
@@ -419,9 +419,9 @@ class OpenAIJudge(HTTPEngine):
                                lets: Sequence[str]) -> list[float]:
         """Approximate: the top-k next tokens the server returns; a letter outside them gets the floor."""
         common = {"model": self.model, "max_tokens": 1, "temperature": 0.0, **self.extra_body}
-        if req.chat_format == "chatml":
+        if req.literal:
             path, top_of = "/completions", _top_of_completion
-            body = {**common, "prompt": render_chatml(req), "logprobs": self.top_logprobs}
+            body = {**common, "prompt": render_literal(req), "logprobs": self.top_logprobs}
         else:
             path, top_of = "/chat/completions", _top_of_chat
             body = {**common, "messages": ji.chat_messages(req), "logprobs": True, "top_logprobs": self.top_logprobs}
@@ -445,7 +445,7 @@ class OpenAIJudge(HTTPEngine):
         if len(continuations) != len(requests):
             raise ValueError(f"option_logliks: {len(requests)} requests but {len(continuations)} option lists")
         mode = self.mode()
-        if mode == "text" and any(r.chat_format != "chatml" for r in requests):
+        if mode == "text" and any(not r.literal for r in requests):
             raise EngineError(f"{self.spec}: option-loglik with the model's chat template needs the server's "
                               "tokenizer (a vLLM server's /tokenize) or tokenizer=<local folder>")
         one = self._option_by_text if mode == "text" else self._option_by_ids
@@ -477,7 +477,7 @@ class OpenAIJudge(HTTPEngine):
     async def _option_by_text(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
                               cont: str) -> tuple[float, int]:
         """Without the server's tokenizer: the echoed tokens whose text offsets fall in the continuation."""
-        ctx_text = render_chatml(req)
+        ctx_text = render_literal(req)
         body = {"model": self.model, "prompt": ctx_text + cont, "max_tokens": 1, "temperature": 0.0,
                 "echo": True, "logprobs": 0, **self.extra_body}
         return await self.post(client, sem, "/completions", body,

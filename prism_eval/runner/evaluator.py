@@ -17,7 +17,8 @@ from typing import Protocol as TypingProtocol
 
 from prism_eval._version import __version__
 from prism_eval.benchmarks.types import Benchmark
-from prism_eval.core.records import Caption, Sample, Sampling
+from prism_eval.core.compat import CAPRL_FAMILIES, caprl_caption_prompt, family_for_data_path
+from prism_eval.core.records import Caption, RawPrompt, Sample, Sampling
 from prism_eval.core.resilience import Failure, call_resilient
 from prism_eval.core.utility import CaptionSet, score_caption_sets
 from prism_eval.engines.cache_dir import cache_root
@@ -33,6 +34,11 @@ from prism_eval.runner.store import CachingJudge, Lazy, Store, content_key
 # Captioners whose captions cost nothing to recompute are never cached: a run's result then depends only on
 # the captions file given, never on what the store holds from another run.
 _UNCACHED_KINDS = ("file", "none")
+
+
+def _prompt_key(prompt: Any) -> Any:
+    """A prompt as the store keys it: a raw prompt never shares a key with the same text as an instruction."""
+    return {"raw": str(prompt)} if isinstance(prompt, RawPrompt) else prompt
 
 
 class Progress(TypingProtocol):
@@ -71,6 +77,11 @@ class CaptionerRef:
     def from_engine(cls, engine: Any) -> "CaptionerRef":
         """An engine already built (a policy being trained, wrapped with HFCaptioner.from_loaded)."""
         return cls(engine.spec, engine.fingerprint(), Lazy(lambda: engine, engine.spec))
+
+
+def caprl_family_of(bench: Benchmark) -> str:
+    """CapRL's scoring family for a benchmark: its own for the 12 it evaluated, else its path rule (char/info)."""
+    return CAPRL_FAMILIES.get(bench.name) or family_for_data_path(f"{bench.source} {bench.name}")
 
 
 def package_versions() -> dict[str, str]:
@@ -112,8 +123,10 @@ class Evaluator:
         protocol = self.protocol
         sampling = Sampling(temperature=protocol.caption_sampling.temperature, top_p=protocol.caption_sampling.top_p,
                             max_new_tokens=protocol.caption_sampling.max_new_tokens, seed=self.options.seed)
-        prompt_of = {s.id: (prompts or {}).get(s.id, protocol.caption_prompt) for s in samples}
-        keys = {s.id: content_key("caption", captioner.identity, prompt_of[s.id], sampling.to_dict(), s.image_hash, n)
+        prompt_of = {s.id: self.caption_prompt((prompts or {}).get(s.id, protocol.caption_prompt), len(s.images))
+                     for s in samples}
+        keys = {s.id: content_key("caption", captioner.identity, _prompt_key(prompt_of[s.id]), sampling.to_dict(),
+                                  s.image_hash, n)
                 for s in samples if not isinstance(prompt_of[s.id], Failure)}
         cached = self.store.get_many(list(keys.values())) if captioner.cached else {}
         captions: dict[str, Caption] = {}
@@ -156,6 +169,12 @@ class Evaluator:
         call_resilient(run_batch, todo, done, batch_size=self.options.caption_batch, max_retries=1)
         return captions
 
+    def caption_prompt(self, instruction: Any, n_images: int) -> Any:
+        """The prompt a captioner gets: the protocol's instruction, or under --compat caprl CapRL's raw prompt."""
+        if self.options.compat == "caprl" and isinstance(instruction, str):
+            return RawPrompt(caprl_caption_prompt(instruction, n_images), instruction)
+        return instruction
+
     # ---- Prism query-specific instructions ----------------------------------------
     def query_prompts(self, samples: Sequence[Sample]) -> tuple[list[Sample], dict[str, Any]]:
         """Split samples per question and ask the judge what each question needs described."""
@@ -194,7 +213,7 @@ class Evaluator:
             samples, prompts = self.query_prompts(samples)
         captions = self.caption(captioner, samples, self.options.captions_per_image(self.protocol), prompts)
         sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
-        config = self.options.utility_config(bench.answer_format, bench.metric)
+        config = self.options.utility_config(bench.answer_format, bench.metric, caprl_family_of(bench))
         task = self.progress.start(f"judging {bench.name}", sum(
             len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
         scored = score_caption_sets(self.judge, self.protocol, sets, config,

@@ -89,10 +89,12 @@ class RunOptions:
     def captions_per_image(self, protocol: Protocol | None = None) -> int:
         return self.num_captions or (protocol or self.resolved_protocol()).num_captions
 
-    def utility_config(self, answer_format: str = "short", default_metric: str = "exact_match") -> UtilityConfig:
+    def utility_config(self, answer_format: str = "short", default_metric: str = "exact_match",
+                       caprl_family: str = "math") -> UtilityConfig:
         return UtilityConfig(scoring=self.resolved_scoring, estimator=self.resolved_estimator,
                              permutations=self.permutations, option_norm=self.option_norm, seed=self.seed,
-                             answer_format=answer_format, default_metric=default_metric, batch_size=self.judge_batch)
+                             answer_format=answer_format, default_metric=default_metric, batch_size=self.judge_batch,
+                             compat=self.compat, caprl_family=caprl_family)
 
     def to_config(self) -> dict[str, Any]:
         """The options as recorded in results.json's `config` (the store's path is left out)."""

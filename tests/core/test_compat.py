@@ -16,9 +16,20 @@ from importlib.metadata import version
 
 import pytest
 
-from prism_eval.core.compat import (CAPRL_FAMILIES, CaprlCompatError, caprl_family, caprl_score, caprl_scores,
-                                    chart_check, extract_answer, family_for_data_path, gold_alternatives,
-                                    math_check, math_verify_caveat, student_answer)
+from prism_eval.core.compat import (
+    CAPRL_FAMILIES,
+    CaprlCompatError,
+    caprl_family,
+    caprl_score,
+    caprl_scores,
+    chart_check,
+    extract_answer,
+    family_for_data_path,
+    gold_alternatives,
+    math_check,
+    math_verify_caveat,
+    student_answer,
+)
 from prism_eval.core.metrics import math_equal
 
 MV = tuple(int(p) for p in version("math-verify").split(".")[:2])
@@ -262,7 +273,7 @@ def test_family_for_data_path(path, family):
 
 
 def test_twelve_file_names_fall_in_our_families():
-    from prism_eval.caprl_eval_files import CAPRL_EVAL_FILES
+    from prism_eval.benchmarks.caprl_files import CAPRL_EVAL_FILES
 
     assert set(CAPRL_EVAL_FILES) == set(CAPRL_FAMILIES)
     for benchmark, name in CAPRL_EVAL_FILES.items():

@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prism_eval.core.compat import CAPRL_FAMILIES
-from prism_eval.jsonl import iter_jsonl
+from prism_eval.core.compat import (
+    CAPRL_FAMILIES,
+    VISION_PLACEHOLDER,
+)
+from prism_eval.io.jsonl import iter_jsonl
 
 # our benchmark id -> the file name Eval_CapRL.py's launch script (scripts/bash.sh) passes as --data-path
 CAPRL_EVAL_FILES: dict[str, str] = {
@@ -44,10 +47,6 @@ CAPRL_EVAL_FILES: dict[str, str] = {
 JSON_DIR = "json_file"  # the dataset's folder of the 12 files
 IMAGE_DIR = "bench_image_folder"
 
-# What Eval_CapRL.py replaces in each sample's prompt, and with what (the caption goes where {caption} is).
-VISION_PLACEHOLDER = "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>"
-CAPTION_PREFIX = "<|im_start|>user\nHere is a detailed caption of an image: "
-CAPTION_SUFFIX = ". Please answer the question based on the caption."
 _END_OF_TURN = "<|im_end|>"
 _ID_KEYS = ("id", "question_id", "questionId", "index", "idx", "qid", "pid", "sample_index")
 
@@ -83,21 +82,6 @@ class CaprlEvalSample:
     def image(self) -> str | bytes:
         """The (first) image: CapRL's caption prompt has one image slot."""
         return self.images[0]
-
-
-def build_judge_prompt(prompt: str, caption: str, strict: bool = True) -> str:
-    """The stage-2 prompt Eval_CapRL.py sends CapRL-Eval-3B: every occurrence of the image placeholder
-    replaced by the caption sentence (`{caption}. Please answer ...`, so a caption ending in '.' gets '..').
-
-    A prompt without the placeholder would reach the judge with no caption at
-    all; CapRL does that silently (strict=False reproduces it), strict raises.
-    """
-    if not isinstance(prompt, str) or not isinstance(caption, str):
-        raise TypeError(f"prompt and caption must be strings, got {type(prompt).__name__} and "
-                        f"{type(caption).__name__}")
-    if strict and VISION_PLACEHOLDER not in prompt:
-        raise ValueError(f"prompt has no image placeholder {VISION_PLACEHOLDER!r} to put the caption in")
-    return prompt.replace(VISION_PLACEHOLDER, CAPTION_PREFIX + caption + CAPTION_SUFFIX)
 
 
 def resolve_eval_file(path_or_dir: str | os.PathLike, benchmark: str) -> Path:
@@ -287,9 +271,89 @@ def _options(item: dict, question: str | None, answer: Any) -> tuple[str, ...] |
         if isinstance(value, dict) and len(value) >= 2:
             return tuple(str(value[k]) for k in sorted(value))
     if question:
-        from prism_eval.specs import parse_inline_options  # lazy: specs pulls in yaml and click
+        from prism_eval.benchmarks.catalog.fields import parse_inline_options
 
         parsed = parse_inline_options(question)
         if parsed is not None and ord(answer.strip()) - ord("A") < len(parsed[1]):
             return parsed[1]
     return None
+
+
+# ---------------------------------------------------------------- as a prism-eval benchmark
+
+HUB_DATASET = "internlm/CapRL-Evaluation-Files"
+ENV_ROOT = "PRISM_EVAL_CAPRL_DATA"
+
+
+def dataset_root() -> Path:
+    """CapRL's evaluation files: PRISM_EVAL_CAPRL_DATA (a local copy), else the hub dataset (downloaded once)."""
+    local = os.environ.get(ENV_ROOT)
+    if local:
+        root = Path(local).expanduser()
+        if not root.is_dir():
+            raise CaprlEvalFileError(f"{ENV_ROOT}={local}: not a folder (the root of {HUB_DATASET})")
+        return root
+    try:
+        from huggingface_hub import snapshot_download
+
+        root = Path(snapshot_download(HUB_DATASET, repo_type="dataset"))
+    except Exception as exc:  # noqa: BLE001 - offline, gated, missing: all end the same way
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CaprlEvalFileError(f"CapRL's evaluation files ({HUB_DATASET}) cannot be fetched ({first}); download "
+                                 f"them and set {ENV_ROOT} to the folder") from None
+    return _unzipped(root)
+
+
+def _unzipped(root: Path) -> Path:
+    """The dataset root with bench_image_folder/ present: the hub ships it zipped; it is extracted once."""
+    if (root / IMAGE_DIR).is_dir() or not (root / f"{IMAGE_DIR}.zip").is_file():
+        return root
+    import zipfile
+
+    from prism_eval.engines.cache_dir import cache_root, publish_dir
+
+    def extract(tmp: Path) -> None:
+        with zipfile.ZipFile(root / f"{IMAGE_DIR}.zip") as archive:
+            archive.extractall(tmp)
+        for entry in root.iterdir():
+            if entry.is_dir() and entry.name == JSON_DIR:
+                (tmp / JSON_DIR).symlink_to(entry.resolve(), target_is_directory=True)
+
+    return publish_dir(cache_root() / "caprl-evaluation-files" / root.name, extract)
+
+
+def load_caprl_benchmark(benchmark: str, limit: int | None = None, root: str | os.PathLike | None = None,
+                         **_: Any):
+    """One of CapRL's 12 evaluation files as a Benchmark: CapRL's own questions, images, prompts and golds.
+
+    Each question keeps its sample's prompt (the judge is asked with it, the caption
+    in place of the image, as Eval_CapRL.py does) and its gold exactly as stored
+    (CapRL's scoring reads lists and strings differently).
+    """
+    from prism_eval.benchmarks.types import Benchmark, BenchmarkError, group_by_image
+    from prism_eval.core.records import ImageRef, Question
+    from prism_eval.core.utility import OWN_PROMPT, STORED_GOLD
+    from prism_eval.io.images import ImageError, image_ref_from_bytes
+
+    folder = Path(root) if root is not None else dataset_root()
+    try:
+        samples = load_caprl_eval_file(folder, benchmark, limit)
+    except CaprlEvalFileError as exc:
+        raise BenchmarkError(f"caprl:{benchmark}: {exc}") from None
+    items: list[tuple[tuple[ImageRef, ...], Question]] = []
+    for s in samples:
+        answers = [str(a) for a in s.answer] if isinstance(s.answer, list) else [str(s.answer)]
+        question = Question(id=s.id, text=s.question or "", answer=answers[0] if answers else "",
+                            targets=tuple(answers[1:]),
+                            extra={OWN_PROMPT: s.prompt, STORED_GOLD: s.answer, "caprl_options": s.options})
+        try:
+            refs = tuple(image_ref_from_bytes(f"caprl:{benchmark}/{s.id}/{i}",
+                                              img if isinstance(img, bytes) else Path(img).read_bytes())
+                         for i, img in enumerate(s.images))
+        except (ImageError, OSError) as exc:
+            raise BenchmarkError(f"caprl:{benchmark}: {s.id}: {exc}") from None
+        items.append((refs, question))
+    return Benchmark(name=benchmark, samples=group_by_image(items, benchmark), kind="open", metric="exact_match",
+                     protocol="caprl-eval", answer_format="boxed",
+                     source=f"{HUB_DATASET} ({JSON_DIR}/{CAPRL_EVAL_FILES[benchmark]})", shipped=True,
+                     notes=["CapRL's own evaluation file: its questions, images, judge prompts and golds"])

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from prism_eval.caprl_eval_files import (CAPRL_EVAL_FILES, VISION_PLACEHOLDER, CaprlEvalFileError,
-                                         build_judge_prompt, load_caprl_eval_file, resolve_eval_file)
+from prism_eval.benchmarks.caprl_files import (
+    CAPRL_EVAL_FILES,
+    VISION_PLACEHOLDER,
+    CaprlEvalFileError,
+    build_judge_prompt,
+    load_caprl_eval_file,
+    resolve_eval_file,
+)
 from prism_eval.core.compat import caprl_score
 
 
