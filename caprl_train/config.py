@@ -173,7 +173,9 @@ class EvalSettings:
 class TrainConfig:
     model: str = setting(DEFAULT_POLICY, "policy: any image-text-to-text model (hub id or folder)")
     output_dir: str = setting("runs/caprl", "checkpoints and the final policy")
-    dtype: str = setting("auto", "policy weights dtype", DTYPES)
+    dtype: str = setting("auto", "policy weights dtype (auto: float32 for full fine-tuning, whose matrix products "
+                                 "still run in bf16 by autocast on a GPU; with --lora the frozen base in bf16 on a "
+                                 "GPU)", DTYPES)
     trust_remote_code: bool = setting(False, "allow the policy's repository to run its own code")
     attn_implementation: str | None = setting(None, "e.g. flash_attention_2, sdpa")
     resume_from_checkpoint: str | None = setting(None, "a checkpoint-N folder to resume from")

@@ -83,6 +83,22 @@ def peft_config(lora: LoraSettings):
                       target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
 
 
+def policy_dtype(cfg: TrainConfig) -> str:
+    """The dtype the policy's weights are loaded in; 'auto' keeps full fine-tuning's weights in float32.
+
+    The optimizer updates the weights themselves: at lr 1e-6 an Adam step moves
+    a weight by about 1e-6, far below bf16's resolution (a weight of 0.02 is
+    stored in steps of 1.2e-4), so bf16 weights would almost never change.
+    With float32 weights, GRPOConfig's bf16 flag still runs the matrix products
+    in bf16 (autocast), as mixed-precision trainers with fp32 master weights do.
+    With LoRA the base is frozen and peft keeps the adapters in float32, so the
+    base stays in the half dtype ('auto').
+    """
+    if cfg.dtype != "auto":
+        return cfg.dtype
+    return "auto" if cfg.lora.enabled else "float32"
+
+
 def load_judge_keeping_grad(spec: str):
     """Load the judge without letting its engine switch autograd off for the whole process.
 
@@ -118,16 +134,21 @@ class Built:
     eval_callback: PrismEvalCallback | None = None
 
 
-def build_trainer(cfg: TrainConfig, judge: Any = None, callbacks: Sequence[Any] = ()) -> Built:
-    """A ready GRPOTrainer for `cfg`; `judge` may be an already loaded Judge (else cfg.reward.judge is loaded)."""
+def build_trainer(cfg: TrainConfig, judge: Any = None, callbacks: Sequence[Any] = (),
+                  policy: tuple[Any, Any] | None = None) -> Built:
+    """A ready GRPOTrainer for `cfg`; `judge` may be an already loaded Judge (else cfg.reward.judge is loaded),
+    `policy` an already built (model, processor) pair (else cfg.model is loaded)."""
     from trl import GRPOTrainer
 
     from caprl_train.policy import load_policy
 
     args = build_grpo_config(cfg)
     dataset = load_training_data(cfg.data)
-    model, processor = load_policy(cfg.model, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
-                                   attn_implementation=cfg.attn_implementation)
+    if policy is None:
+        model, processor = load_policy(cfg.model, dtype=policy_dtype(cfg), trust_remote_code=cfg.trust_remote_code,
+                                       attn_implementation=cfg.attn_implementation)
+    else:
+        model, processor = policy
     cfg.reward.max_completion_length = cfg.grpo.max_completion_length
     cfg.reward.eos_token_ids = _eos_ids(model, processor.tokenizer)
     if judge is None:
@@ -189,4 +210,5 @@ def train(cfg: TrainConfig, judge: Any = None) -> TrainResult:
 
 
 __all__ = ["TrainConfig", "GRPOSettings", "LoraSettings", "EvalSettings", "DataConfig", "RewardConfig",
-           "build_grpo_config", "build_trainer", "train", "save_final", "TrainResult", "Built", "DEFAULT_POLICY"]
+           "build_grpo_config", "build_trainer", "policy_dtype", "train", "save_final", "TrainResult", "Built",
+           "DEFAULT_POLICY"]

@@ -121,13 +121,9 @@ class HFJudge:
 
         from prism_eval.engines.text_only import load_text_model, processor_chat_template
 
-        self.path = path_or_hub_id
-        self.spec = spec or f"hf:{path_or_hub_id}"
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype, self.device)
-        self.batch_size = int(batch_size)
-        self.gguf_file = gguf_file
-        self.revision = revision
+        spec = spec or f"hf:{path_or_hub_id}"
+        device = pick_device(device)
+        torch_dtype = pick_dtype(dtype, device)
         load_kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if revision:
             load_kw["revision"] = revision
@@ -135,13 +131,45 @@ class HFJudge:
             load_kw["gguf_file"] = gguf_file
         try:
             with _quiet():
-                self.tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id, **load_kw)
-                self.model = load_text_model(path_or_hub_id, self.dtype, **load_kw)
-                if not getattr(self.tokenizer, "chat_template", None) and not gguf_file:
-                    self.tokenizer.chat_template = processor_chat_template(path_or_hub_id, **load_kw)
+                tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id, **load_kw)
+                model = load_text_model(path_or_hub_id, torch_dtype, **load_kw)
+                if not getattr(tokenizer, "chat_template", None) and not gguf_file:
+                    tokenizer.chat_template = processor_chat_template(path_or_hub_id, **load_kw)
         except (OSError, ValueError, ImportError, KeyError) as err:
-            raise _load_error(self.spec, err) from err
-        self.model.to(self.device).eval()
+            raise _load_error(spec, err) from err
+        model.to(device).eval()
+        self.gguf_file = gguf_file
+        self._attach(model, tokenizer, spec=spec, path=path_or_hub_id, device=device, dtype=torch_dtype,
+                     batch_size=batch_size, revision=revision, token_budget=token_budget,
+                     cache_token_budget=cache_token_budget, share_prefix=share_prefix,
+                     min_shared_tokens=min_shared_tokens)
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, *, spec: str, identity: dict[str, Any] | None = None,
+                    batch_size: int = 32, token_budget: int = 2048, cache_token_budget: int = 16384,
+                    share_prefix: bool = True, min_shared_tokens: int = 16) -> "HFJudge":
+        """A judge around a causal LM already in memory (e.g. a benchmark's random-weight model): no load.
+
+        `identity` names the weights for the store; the model is used as it is
+        (its device, dtype and train/eval mode are the caller's).
+        """
+        first = next(model.parameters())
+        judge = cls.__new__(cls)
+        judge.gguf_file = None
+        judge._attach(model, tokenizer, spec=spec, path=spec, device=first.device,
+                      dtype=getattr(model, "dtype", None) or first.dtype, batch_size=batch_size, revision=None,
+                      token_budget=token_budget, cache_token_budget=cache_token_budget,
+                      share_prefix=share_prefix, min_shared_tokens=min_shared_tokens)
+        judge._identity = dict(identity or {"live": spec})
+        return judge
+
+    def _attach(self, model: Any, tokenizer: Any, *, spec: str, path: str, device: Any, dtype: Any,
+                batch_size: int, revision: str | None, token_budget: int, cache_token_budget: int,
+                share_prefix: bool, min_shared_tokens: int) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.spec, self.path, self.device, self.dtype = spec, path, device, dtype
+        self.batch_size = int(batch_size)
+        self.revision = revision
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
@@ -378,6 +406,8 @@ class HFCaptioner:
             raise EngineError(f"{self.spec}: the processor has no chat template; an image-text-to-text "
                               "model with a chat template is required")
         self._identity: dict[str, Any] | None = None
+        self.stats = ForwardStats()  # prompt tokens (image tokens included) plus generated tokens
+        self.generated_tokens = 0  # up to and including each caption's stop token
 
     def _set_max_pixels(self, max_pixels: int) -> None:
         ip = getattr(self.processor, "image_processor", None)
@@ -443,11 +473,36 @@ class HFCaptioner:
                 gen = self.model.generate(**inputs, generation_config=gen_cfg,
                                           logits_processor=_logits_processors(seeds, sampling))
             width = inputs["input_ids"].shape[1]
-            for (e, _), row in zip(chunk, gen[:, width:].cpu()):
+            new = gen[:, width:].cpu()
+            self._count(inputs, gen, new, gen_cfg)
+            for (e, _), row in zip(chunk, new):
                 results[e].append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
         if draws == 1 and n > 1:
             results = [r * n for r in results]
         return results
+
+    def _count(self, inputs: dict[str, Any], gen: Any, new: Any, gen_cfg: Any) -> None:
+        """Add one generate call's tokens to `stats` and `generated_tokens` (for throughput benchmarks)."""
+        made = _generated_tokens(new, gen_cfg.eos_token_id)
+        self.generated_tokens += made
+        mask = inputs.get("attention_mask")  # some processors return none: then every prompt position is real
+        prompt = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        self.stats.forward_calls += 1
+        self.stats.tokens += prompt + made
+        self.stats.padded_tokens += int(gen.numel())
+
+
+def _generated_tokens(new: Any, eos: int | list[int] | None) -> int:
+    """New tokens up to and including each row's first stop token (what follows it is padding)."""
+    import torch
+
+    stops = torch.tensor(eos if isinstance(eos, list) else ([] if eos is None else [eos]), dtype=new.dtype)
+    if not len(stops) or not new.numel():
+        return int(new.numel())
+    hit = torch.isin(new, stops)
+    ended = hit.any(dim=1)
+    first = torch.where(ended, hit.int().argmax(dim=1) + 1, torch.full_like(ended, new.shape[1], dtype=torch.long))
+    return int(first.sum())
 
 
 def _as_rgb(image: Any):

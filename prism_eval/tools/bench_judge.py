@@ -237,11 +237,14 @@ def peak_forward_throughput(model: Any, batch: int = 8, seq_len: int = 512, repe
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(10, vocab, (batch, seq_len), generator=gen).to(model.device)
     best = float("inf")
+    sync = torch.cuda.synchronize if ids.device.type == "cuda" else (lambda: None)  # GPU kernels run async
     with torch.inference_mode():
         model(input_ids=ids[:1, :32], logits_to_keep=1)  # warm-up
         for _ in range(repeats):
+            sync()
             t0 = time.perf_counter()
             model(input_ids=ids, logits_to_keep=1)
+            sync()
             best = min(best, time.perf_counter() - t0)
     return {"tokens_per_s": batch * seq_len / best, "batch": batch, "seq_len": seq_len, "seconds": best}
 
@@ -272,12 +275,13 @@ def _argmax_letter(values: Sequence[float], labels: Sequence[str]) -> str:
 
 
 def _run_mode(name: str, description: str, judge: Any, n: int,
-              call: Callable[[], tuple[list[str | None], list[Any]]]) -> ModeResult:
+              call: Callable[[], tuple[list[str | None], list[Any]]], memory: Callable[[], Any] = PeakRSS
+              ) -> ModeResult:
     import gc
 
     gc.collect()
     before = _stats(judge)
-    with PeakRSS() as mem:
+    with memory() as mem:
         t0 = time.perf_counter()
         decisions, raw = call()
         seconds = time.perf_counter() - t0
@@ -366,12 +370,15 @@ def _merge(acc: ModeResult | None, part: ModeResult) -> ModeResult:
 
 def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: int = 2, warmup: int = 8,
                     peak_batch: int = 8, peak_seq_len: int = 512,
-                    log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                    log: Callable[[str], None] = lambda _: None,
+                    memory: Callable[[], Any] = PeakRSS) -> dict[str, Any]:
     """Run every mode on the workload with one judge; return the figures as a dict.
 
     The workload is split into `rounds` groups of captions and every mode runs
     on each group in turn (in a rotating order), so a change in machine load
-    during the run affects all modes alike.
+    during the run affects all modes alike. `memory` makes the context manager
+    that measures each mode's peak (`peak_mb`, `start_mb`): process RSS by
+    default; a GPU benchmark passes one that reads the device's allocator.
     """
     import torch
 
@@ -396,7 +403,7 @@ def run_judge_bench(judge: Any, n_questions: int = 128, seed: int = 0, rounds: i
         log(f"round {r + 1}/{len(parts)}: {len(part.items)} questions")
         for name in names:
             desc, call = modes[name]
-            res = _run_mode(name, desc, judge, len(part.items), call)
+            res = _run_mode(name, desc, judge, len(part.items), call, memory)
             log(f"  {name}: {res.qps:.2f} questions/s")
             results[name] = _merge(results.get(name), res)
     results = {name: results[name] for name in _modes(judge, protocol, parts[0], seed)}
