@@ -63,6 +63,15 @@ def default_protocol(names: list[str]) -> str:
     return "caprl"
 
 
+def default_judge(names: list[str]) -> str | None:
+    """The judge the first requested suite declares (its paper's), or None."""
+    for name in names:
+        suite = suite_of(name)
+        if suite is not None and suite.judge:
+            return suite.judge
+    return None
+
+
 def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | None = None,
                    compat: str | None = None) -> Benchmark:
     """A benchmark by spec name or YAML path, `lmms:<task>`, or a local JSONL file.

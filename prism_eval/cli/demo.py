@@ -9,14 +9,14 @@ import click
 from prism_eval.cli.common import console, fail, shown
 from prism_eval.cli.run import print_leaderboard, run_captioners
 from prism_eval.core.protocols import SCORING_MODES
-from prism_eval.runner.options import DEFAULT_JUDGE
+from prism_eval.runner.options import BUILTIN_JUDGE
 
 __all__ = ["demo_command"]
 
 
 @click.command("demo")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True)
+@click.option("--judge", "-j", default=BUILTIN_JUDGE, show_default=True)
 @click.option("--scoring", type=click.Choice(SCORING_MODES), default="option-loglik", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False), default=None)

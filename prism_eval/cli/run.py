@@ -10,7 +10,7 @@ import click
 
 from prism_eval.cli.common import EXIT_INCOMPLETE, UserError, console, fail, out_console, progress_bars, shown
 from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, PROTOCOLS, SCORING_MODES
-from prism_eval.runner.options import COMPAT_MODES, DEFAULT_JUDGE, RunOptions
+from prism_eval.runner.options import BUILTIN_JUDGE, COMPAT_MODES, RunOptions
 
 _OPTION_FIELDS = [f.name for f in fields(RunOptions)]
 
@@ -26,7 +26,9 @@ def run_options(f: Callable) -> Callable:
         click.option("--benchmark", "-b", "benchmarks", multiple=True,
                      help="Benchmark or suite name, lmms:<task>, or a local JSONL file. Repeatable. "
                           "Default: the caprl suite."),
-        click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True, help="Judge model spec."),
+        click.option("--judge", "-j", default=None,
+                     help="Judge model spec. Default: the judge the suite's or protocol's paper used (caprl suite: "
+                          f"internlm/CapRL-Eval-3B); {BUILTIN_JUDGE} runs offline."),
         click.option("--protocol", "-p", default=None, metavar="NAME",
                      help=f"{' | '.join(PROTOCOLS)} (or one a plugin adds). Default: the suite's own "
                           "(caprl-eval for the caprl suite, prism for prism), else caprl."),
@@ -78,7 +80,7 @@ class CaptionerRun:
 def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options: RunOptions, out: Path, *,
                    metric: str | None = None, blind: bool = False) -> list[CaptionerRun]:
     """Load the benchmarks once, then evaluate each captioner through one shared store and judge."""
-    from prism_eval.api import evaluate, load_benchmarks
+    from prism_eval.api import evaluate, load_benchmarks, suite_average
     from prism_eval.benchmarks import BenchmarkError
     from prism_eval.core.resilience import FatalError
     from prism_eval.engines.base import EngineError
@@ -107,7 +109,8 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
             target = out if len(specs) == 1 else out / folders[spec]
             calls = (session.caption_calls, session.judge.model_calls)
             try:
-                record = evaluate(spec, loaded, session=session, out=target)
+                record = evaluate(spec, loaded, session=session, out=target,
+                                  average_over=suite_average(list(benchmarks)))
             except FatalError as exc:  # a model that cannot load, a broken store: what is cached stays
                 raise fail(exc) from None
             except (ValueError, OSError, ImportError) as exc:
@@ -150,13 +153,14 @@ def print_leaderboard(runs: Sequence[CaptionerRun], title: str | None = None) ->
 def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[str], metric: str | None,
                 out: str, **values: Any) -> list[CaptionerRun]:
     """The run commands' body: options from the flags, the runs, the leaderboard and where it was written."""
-    from prism_eval.benchmarks import default_protocol
+    from prism_eval.benchmarks import default_judge, default_protocol
     from prism_eval.plugins import load_plugins
 
     if not captioners:
         raise click.UsageError("give at least one --captioner")
     requested = list(benchmarks) or ["caprl"]
     values["protocol"] = values.get("protocol") or default_protocol(requested)
+    values["judge"] = values.get("judge") or default_judge(requested)
     try:
         load_plugins()
         options = RunOptions(**{k: v for k, v in values.items() if k in _OPTION_FIELDS})

@@ -41,7 +41,7 @@ import re
 import threading
 from typing import Any, Sequence
 
-from prism_eval.core.metrics import anls, relaxed_accuracy
+from prism_eval.core.metrics import anls, caprl_verify_math, relaxed_accuracy
 
 # benchmark id -> scoring family ("chart": max(chart, math); "info": max(chart + ANLS, math); "math")
 CAPRL_FAMILIES: dict[str, str] = {
@@ -237,20 +237,8 @@ def student_answer(answer: str) -> str:
 # ---------------------------------------------------------------- the two checks
 
 def math_check(output: str, gold: Any) -> float:
-    """CapRL's verify_math on the judge's whole output."""
-    from math_verify import verify
-
-    gold_parsed = latex_parse(f"${gold_text(gold)}$")
-    if not gold_parsed:
-        return 1.0
-    answer = extract_answer(output)
-    answer_parsed = latex_parse(f"${answer}$")
-    try:
-        as_text = float(verify(answer, gold_parsed, timeout_seconds=_timeout()))
-        as_math = float(verify(answer_parsed, gold_parsed, timeout_seconds=_timeout()))
-        return max(as_text, as_math)
-    except Exception:  # noqa: BLE001 - CapRL scores any verify error as 0
-        return 0.0
+    """CapRL's verify_math on the judge's whole output (its strict extraction first)."""
+    return caprl_verify_math(extract_answer(output), gold_text(gold))
 
 
 def chart_check(output: str, gold: Any, use_anls: bool = False) -> float:

@@ -127,6 +127,7 @@ class Protocol:
     default_scoring: Scoring = "generate"
     default_estimator: str = "argmax"
     query_specific: bool = False
+    judge: str = ""  # the judge the protocol's paper used: the default when a run names none
     description: str = ""
     notes: tuple[str, ...] = field(default=())
 
@@ -218,6 +219,7 @@ register_protocol(Protocol(
     # pass --scoring letter-logprob with a multi-billion-parameter judge for CapRL's letter procedure.
     default_scoring="option-loglik",
     default_estimator="expected",
+    judge="Qwen/Qwen2.5-3B-Instruct",  # CapRL's reward model
     description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
                 "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
 ))
@@ -235,6 +237,7 @@ register_protocol(Protocol(
     task_template=_CAPRL_EVAL_PREAMBLE + "{task}",
     default_scoring="generate",
     default_estimator="sampled",
+    judge="internlm/CapRL-Eval-3B",  # CapRL's fine-tuned evaluator (a Qwen2.5-VL-3B checkpoint, run text-only)
     description="CapRL's Prism evaluation: 4 sampled captions per image, CapRL-Eval-3B style "
                 "\\boxed{} answers, mean over captions.",
     notes=("The benchmark-specific question prompts of CapRL-Evaluation-Files were not readable; "
@@ -254,6 +257,7 @@ register_protocol(Protocol(
     open_template=_PRISM_PREAMBLE + "{question}\n{instruction}",
     task_template=_PRISM_PREAMBLE + "{task}",
     default_scoring="generate",
+    judge="openai:gpt-3.5-turbo-0125@https://api.openai.com/v1",  # Prism's reasoning module ("ChatGPT")
     description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
                 "reasoning prompt with VLMEvalKit's option block, greedy judge.",
 ))

@@ -236,8 +236,11 @@ class Evaluator:
             limit=opts.limit, question_sets={name: b.question_set for name, b in benchmarks.items()})
 
     def run(self, captioner: CaptionerRef, benchmarks: Sequence[Benchmark], out_dir: Path,
-            name: str | None = None) -> RunRecord:
-        """Every benchmark for one captioner; writes results.json and samples.jsonl to `out_dir`."""
+            name: str | None = None, average_over: Sequence[str] | None = None) -> RunRecord:
+        """Every benchmark for one captioner; writes results.json and samples.jsonl to `out_dir`.
+
+        `average_over`: the benchmarks the headline average covers (a suite's declared set), default all.
+        """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, BenchmarkResult] = {}
@@ -245,7 +248,8 @@ class Evaluator:
         for bench in benchmarks:
             results[bench.name], bench_records = self.score_benchmark(captioner, bench, out_dir)
             records.extend(bench_records)
-        scores = [b.score for b in results.values() if b.score is not None]
+        over = [b for b in (average_over or results) if b in results]
+        scores = [results[b].score for b in over if results[b].score is not None]
         config = {**self.options.to_config(), "judge": redact_url_credentials(self.options.judge),
                   "num_captions": self.options.captions_per_image(self.protocol),
                   "benchmarks": [b.name for b in benchmarks], "protocol_description": self.protocol.description}
@@ -255,7 +259,8 @@ class Evaluator:
                            benchmarks=results, average=sum(scores) / len(scores) if scores else None,
                            config=config, versions=package_versions(),
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           complete=sum(b.failed for b in results.values()) == 0, name=name)
+                           complete=sum(b.failed for b in results.values()) == 0, name=name,
+                           average_over=list(average_over) if average_over else None)
         write_atomic(out_dir / SAMPLES_FILE, "".join(r.to_line() for r in records))
         record.write(out_dir)
         return record

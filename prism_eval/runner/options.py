@@ -9,7 +9,7 @@ from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, PROTOCOLS, SCORI
 from prism_eval.core.records import Sampling
 from prism_eval.core.utility import UtilityConfig
 
-DEFAULT_JUDGE = "builtin:smollm2-135m"
+BUILTIN_JUDGE = "builtin:smollm2-135m"  # the embedded judge: runs anywhere, offline
 COMPAT_MODES: tuple[str, ...] = ("caprl",)
 
 
@@ -21,7 +21,7 @@ class OptionsError(ValueError):
 class RunOptions:
     """Everything that decides a run's numbers (recorded in results.json), plus how the work is batched."""
 
-    judge: str = DEFAULT_JUDGE
+    judge: str | None = None  # None: the protocol's own judge (the one its paper used)
     protocol: str = "caprl"
     compat: str | None = None  # "caprl": CapRL's published metric quirks (applied by the benchmark loader)
     scoring: str | None = None  # None: the protocol's default
@@ -42,6 +42,8 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         self.check()
+        if self.judge is None:
+            self.judge = get_protocol(self.protocol).judge or BUILTIN_JUDGE
 
     def check(self) -> None:
         """Refuse values that would silently produce a meaningless run (NaN temperatures, zero batches...)."""
@@ -61,6 +63,9 @@ class RunOptions:
         for name in ("permutations", "caption_batch", "judge_batch", "data_parallel"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if self.compat == "caprl" and self.scoring not in (None, "generate"):
+            raise OptionsError(f"--compat caprl scores generated answers as CapRL did; --scoring {self.scoring} "
+                               "cannot be used with it")
         if self.scoring == "generate" and self.estimator == "expected":
             raise OptionsError("--estimator expected needs a log-probability scoring mode "
                                "(letter-logprob or option-loglik), not generate")
@@ -77,10 +82,14 @@ class RunOptions:
 
     @property
     def resolved_scoring(self) -> str:
+        if self.scoring is None and self.compat == "caprl":
+            return "generate"  # CapRL's scoring reads generated text
         return self.scoring or self.resolved_protocol().default_scoring
 
     @property
     def resolved_estimator(self) -> str:
+        if self.estimator is None and self.compat == "caprl":
+            return "sampled"  # one sampled answer per caption, as CapRL's evaluation asked
         estimator = self.estimator or self.resolved_protocol().default_estimator
         if self.estimator is None and self.resolved_scoring == "generate" and estimator == "expected":
             return "argmax"  # a defaulted estimator adapts; an explicit impossible one is an error

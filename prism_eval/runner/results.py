@@ -237,6 +237,7 @@ class RunRecord:
     created: str | None = None
     complete: bool = True
     name: str | None = None  # a display name given with --name
+    average_over: list[str] | None = None  # the benchmarks the headline average covers (None: all of them)
     version: int = RESULTS_VERSION
 
     @property
@@ -253,8 +254,8 @@ class RunRecord:
         return {"version": self.version, "captioner": self.captioner, "name": self.name, "judge": s.judge,
                 "protocol": s.protocol, "scoring": s.scoring, "estimator": s.estimator,
                 "benchmarks": {k: b.to_dict() for k, b in self.benchmarks.items()}, "average": self.average,
-                "settings": s.to_dict(), "config": self.config, "versions": self.versions, "created": self.created,
-                "complete": self.complete}
+                "average_over": self.average_over, "settings": s.to_dict(), "config": self.config,
+                "versions": self.versions, "created": self.created, "complete": self.complete}
 
     def write(self, out_dir: Path) -> Path:
         path = Path(out_dir) / RESULTS_FILE
@@ -284,7 +285,7 @@ class RunRecord:
                    average=_number(raw.get("average"), "average", where), config=raw.get("config") or {},
                    versions={str(k): str(v) for k, v in (raw.get("versions") or {}).items()},
                    created=raw.get("created"), complete=bool(raw.get("complete", True)), name=raw.get("name"),
-                   version=version)
+                   average_over=raw.get("average_over"), version=version)
 
     @classmethod
     def read(cls, run_dir: Path) -> "RunRecord":

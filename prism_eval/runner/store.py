@@ -114,8 +114,8 @@ class Lazy:
     a model that cannot load stops the run with one error instead of failing every item.
     """
 
-    def __init__(self, factory: Callable[[], Any], spec: str) -> None:
-        self._factory, self.spec, self._obj = factory, spec, None
+    def __init__(self, factory: Callable[[], Any], spec: str, hint: str = "") -> None:
+        self._factory, self.spec, self._obj, self.hint = factory, spec, None, hint
 
     def get(self) -> Any:
         if self._obj is None:
@@ -124,7 +124,8 @@ class Lazy:
             except FatalError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
-                raise EngineLoadError(f"{self.spec}: cannot load: {_load_reason(exc, self.spec)}") from exc
+                hint = f"; {self.hint}" if self.hint else ""
+                raise EngineLoadError(f"{self.spec}: cannot load: {_load_reason(exc, self.spec)}{hint}") from exc
         return self._obj
 
     @property

@@ -11,13 +11,11 @@ import pytest
 
 from prism_eval.benchmarks.caprl_files import (
     CAPRL_EVAL_FILES,
-    VISION_PLACEHOLDER,
     CaprlEvalFileError,
-    build_judge_prompt,
     load_caprl_eval_file,
     resolve_eval_file,
 )
-from prism_eval.core.compat import caprl_score
+from prism_eval.core.compat import VISION_PLACEHOLDER, build_judge_prompt, caprl_score
 
 
 def png_bytes(rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:

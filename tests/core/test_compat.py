@@ -296,7 +296,9 @@ def test_caprl_scores_mean_and_bon():
     assert rewards == [1.0, 1.0, 0.0, 1.0]  # 46: |45-46|/46 = 0.022
 
 
-def test_metrics_math_equal_caprl_puts_verify_arguments_the_other_way():
-    # Recorded mismatch: core.metrics.math_equal(compat="caprl") calls verify(gold, pred), CapRL verify(pred, gold).
-    assert math_equal("(1, \\infty)", "x > 1", compat="caprl") == 1.0
-    assert caprl_score("mathverse", box("(1, \\infty)"), "x > 1") == 0.0
+def test_metrics_math_equal_caprl_is_caprls_verify_math():
+    # One implementation: the metric's caprl variant puts the answer in math-verify's first slot, as CapRL does.
+    assert math_equal("(1, \\infty)", "x > 1", compat="caprl") == 0.0 == caprl_score("mathverse", box("(1, \\infty)"),
+                                                                                      "x > 1")
+    assert math_equal("x > 1", "(1,\\infty)", compat="caprl") == 1.0 == caprl_score("mathverse", box("x > 1"),
+                                                                                     "(1,\\infty)")
