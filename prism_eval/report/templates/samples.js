@@ -144,7 +144,9 @@ function sampleBrowser(D) {
       if (run.estimator === "sampled") { box.appendChild(kv("sampled", s.x === null ? "none" : s.x)); }
       box.appendChild(el("span", "kv", (run.estimator === "expected" ? "expected score " : "score ") + s.s.toFixed(2)));
     } else {
-      box.appendChild(kv("answer", s.x === null ? "none" : s.x));
+      var ans = kv("answer", s.x === null ? "none" : s.x);
+      if (s.pt !== null && s.pt !== undefined && s.top === s.x) { ans.appendChild(document.createTextNode(" p " + s.pt.toFixed(2))); }
+      box.appendChild(ans);
       if (s.s > 0 && s.s < 1) { box.appendChild(el("span", "kv", "score " + s.s.toFixed(2))); }
     }
     box.appendChild(kv("gold", s.g === null ? "" : s.g));
