@@ -51,11 +51,10 @@ class PathScrubber:
         rel = _under(p, self.cache)
         if rel is not None:
             return "$PRISM_EVAL_CACHE" + (f"/{rel}" if rel else "")
-        if run_dir is not None:
-            base = os.path.normpath(str(Path(run_dir).absolute()))
-            relative = os.path.relpath(p, base)
-            ups = len([part for part in Path(relative).parts if part == ".."])
-            if ups <= MAX_UPS:
+        if run_dir is not None:  # as given and with links resolved (/tmp may be a link to /private/tmp)
+            bases = {os.path.normpath(str(Path(run_dir).absolute())), str(Path(run_dir).resolve())}
+            relative = min((os.path.relpath(p, b) for b in bases), key=lambda r: Path(r).parts.count(".."))
+            if Path(relative).parts.count("..") <= MAX_UPS:
                 return relative
         rel = _under(p, self.home) if self.home != "/" else None
         if rel is not None:
