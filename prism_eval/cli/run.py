@@ -21,6 +21,9 @@ def run_options(f: Callable) -> Callable:
         click.option("--captioner", "-c", "captioners", multiple=True,
                      help="Model spec (hf:, vllm:, openai:MODEL@URL, file:CAPTIONS.jsonl, none, or org/name). "
                           "Repeatable."),
+        click.option("--name", "names", multiple=True, metavar="[SPEC=]NAME",
+                     help="Display name stored in results.json (one captioner: NAME; several: SPEC=NAME). "
+                          "Repeatable."),
         click.option("--blind/--no-blind", default=False,
                      help="Also run the blind baseline (captioner `none`) beside the given captioners."),
         click.option("--benchmark", "-b", "benchmarks", multiple=True,
@@ -77,8 +80,28 @@ class CaptionerRun:
     judge_calls: int
 
 
+def display_name_map(names: Sequence[str], captioners: Sequence[str], blind: bool = False) -> dict[str, str]:
+    """--name values as {captioner spec: name}: `SPEC=NAME` (SPEC may be `none` with --blind), or a bare NAME
+    when one captioner is given."""
+    specs = [*captioners, *(["none"] if blind and "none" not in captioners else [])]
+    out: dict[str, str] = {}
+    for value in names:
+        spec = next((c for c in specs if value.startswith(c + "=")), None)
+        if spec is None and len(captioners) == 1 and "=" not in value:
+            spec = captioners[0]
+            value = f"{spec}={value}"
+        if spec is None:
+            raise UserError(f"--name {value!r}: give SPEC=NAME with SPEC one of the --captioner values"
+                            + ("" if len(captioners) > 1 else " (or a bare NAME)"))
+        out[spec] = value[len(spec) + 1:].strip()
+        if not out[spec]:
+            raise UserError(f"--name {value!r}: the name is empty")
+    return out
+
+
 def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options: RunOptions, out: Path, *,
-                   metric: str | None = None, blind: bool = False) -> list[CaptionerRun]:
+                   metric: str | None = None, blind: bool = False,
+                   names: dict[str, str] | None = None) -> list[CaptionerRun]:
     """Load the benchmarks once, then evaluate each captioner through one shared store and judge."""
     from prism_eval.api import evaluate, load_benchmarks, suite_average
     from prism_eval.benchmarks import BenchmarkError
@@ -109,7 +132,7 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
             target = out if len(specs) == 1 else out / folders[spec]
             calls = (session.caption_calls, session.judge.model_calls)
             try:
-                record = evaluate(spec, loaded, session=session, out=target,
+                record = evaluate(spec, loaded, session=session, out=target, name=(names or {}).get(spec),
                                   average_over=suite_average(list(benchmarks)))
             except FatalError as exc:  # a model that cannot load, a broken store: what is cached stays
                 raise fail(exc) from None
@@ -151,7 +174,7 @@ def print_leaderboard(runs: Sequence[CaptionerRun], title: str | None = None) ->
 
 
 def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[str], metric: str | None,
-                out: str, **values: Any) -> list[CaptionerRun]:
+                out: str, names: Sequence[str] = (), **values: Any) -> list[CaptionerRun]:
     """The run commands' body: options from the flags, the runs, the leaderboard and where it was written."""
     from prism_eval.benchmarks import default_judge, default_protocol
     from prism_eval.plugins import load_plugins
@@ -166,7 +189,8 @@ def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[
         options = RunOptions(**{k: v for k, v in values.items() if k in _OPTION_FIELDS})
     except (ValueError, ImportError) as exc:
         raise fail(exc) from None
-    runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind)
+    runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind,
+                          names=display_name_map(names, captioners, blind))
     print_leaderboard(runs)
     for r in runs:
         console.print(f"wrote {shown(r.out_dir)}/results.json and samples.jsonl "

@@ -27,7 +27,7 @@ from prism_eval.io.atomic import write_atomic
 from prism_eval.io.images import open_image
 from prism_eval.runner.aggregate import aggregate
 from prism_eval.runner.identity import identity_digest, model_identity
-from prism_eval.runner.options import RunOptions
+from prism_eval.runner.options import BUILTIN_JUDGE, RunOptions
 from prism_eval.runner.results import SAMPLES_FILE, BenchmarkResult, RunRecord, RunSettings, SampleRecord
 from prism_eval.runner.store import CachingJudge, Lazy, Store, content_key
 
@@ -113,7 +113,9 @@ class Evaluator:
         self.judge_identity = model_identity(options.judge, "judge", trust_remote_code=options.trust_remote_code)
         factory = (lambda: judge) if judge is not None else (
             lambda: data_parallel_judge(options.judge, options.data_parallel))
-        self.judge = CachingJudge(Lazy(factory, options.judge), self.store, self.judge_identity)
+        hint = "" if options.judge.startswith("builtin:") else (
+            f"without the model or the hub, pass --judge {BUILTIN_JUDGE} (the embedded judge)")
+        self.judge = CachingJudge(Lazy(factory, options.judge, hint), self.store, self.judge_identity)
         self.caption_calls = 0
 
     # ---- stage 1 -------------------------------------------------------------

@@ -191,3 +191,16 @@ def test_default_judge_is_the_protocols_papers():
     assert RunOptions(protocol="caprl-eval").judge == "internlm/CapRL-Eval-3B"
     assert RunOptions(protocol="caprl").judge == "Qwen/Qwen2.5-3B-Instruct"
     assert re.match(r"openai:gpt-3\.5-turbo-0125@https://", RunOptions(protocol="prism").judge)
+
+
+def test_a_judge_that_cannot_load_names_itself_and_the_offline_judge(one_image_bench, tmp_path):
+    from click.testing import CliRunner
+
+    from prism_eval.cli import main
+
+    result = CliRunner().invoke(main, ["run", "-c", "none", "-b", str(one_image_bench / "b.jsonl"),
+                                       "-j", f"hf:{tmp_path / 'no-such-judge'}", "--store", str(tmp_path / "s.db"),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: hf:") and "no-such-judge" in line and "--judge builtin:smollm2-135m" in line
