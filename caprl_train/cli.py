@@ -156,7 +156,8 @@ REWARD_RENAME = {"temperature": "judge_temperature", "seed": "reward_seed", "jud
                  "protocol": "protocol", "scoring": "scoring", "estimator": "estimator",
                  "questions_per_caption": "questions_per_caption", "shuffle": "shuffle",
                  "cannot_answer": "cannot_answer", "label_quirk": "label_quirk", "length_l1": "length_l1",
-                 "length_l2": "length_l2", "length_beta": "length_beta", "judge_batch": "judge_batch"}
+                 "length_l2": "length_l2", "length_beta": "length_beta", "judge_batch": "judge_batch",
+                 "compat": "compat", "caprl_launcher": "caprl_launcher"}
 REWARD_SKIP = ("max_completion_length", "eos_token_ids")
 GRPO_RENAME = {"extra": "grpo_arg"}
 LORA_RENAME = {"enabled": "lora", "target_modules": "lora_target_modules", "merge_on_save": "merge_lora"}

@@ -36,7 +36,8 @@ def run_options(f: Callable) -> Callable:
                      help=f"{' | '.join(PROTOCOLS)} (or one a plugin adds). Default: the suite's own "
                           "(caprl-eval for the caprl suite, prism for prism), else caprl."),
         click.option("--compat", type=click.Choice(COMPAT_MODES), default=None,
-                     help="Score with CapRL's published metric quirks (to reproduce its numbers)."),
+                     help="Reproduce a paper's own code: caprl (CapRL's data, prompts, sampling and scoring "
+                          "quirks) or prism (Prism's generic instruction when a query-specific one fails)."),
         click.option("--scoring", type=click.Choice(SCORING_MODES), default=None,
                      help="How the judge's answer is obtained (default: the protocol's)."),
         click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,

@@ -84,15 +84,15 @@ def _pair_test(qa: dict, qb: dict, benches: list[str], n_resamples: int,
         return None, str(e)
 
 
-def _matrices(rows: list[Row], benches: list[str], per_question: dict[int, dict[tuple[str, str], Question]],
-              n_resamples: int, seed: int) -> list[Matrix]:
+def _matrices(rows: list[Row], benches: list[str], averaged: list[str],
+              per_question: dict[int, dict[tuple[str, str], Question]], n_resamples: int, seed: int) -> list[Matrix]:
     runs = [r.run for r in rows if r.run.samples]
     if len(runs) < 2:
         return []
     per_q = [per_question[id(r)] for r in runs]
     out = []
     for bench in [AVERAGE, *benches] if len(benches) > 1 else benches:  # one benchmark: its own is the average
-        scope = benches if bench == AVERAGE else [bench]
+        scope = averaged if bench == AVERAGE else [bench]
         k = len(runs)
         cells: list[list[PairedResult | None]] = [[None] * k for _ in range(k)]
         notes = [[""] * k for _ in range(k)]
@@ -233,7 +233,17 @@ def _length(rows: list[Row], benches: list[str], n_bins: int = 6) -> LengthStats
     return LengthStats(unit=unit, points=points, bins=bins)
 
 
-def _rows(runs: list[Run], benches: list[str]) -> tuple[list[Row], list[str]]:
+def averaged_benchmarks(runs: list[Run], benches: list[str]) -> list[str]:
+    """The benchmarks the Average covers: the set every run declares (a suite's, e.g. Table 3's 11), else all."""
+    declared = {tuple(r.record.average_over or ()) for r in runs}
+    if len(declared) == 1 and (only := set(declared.pop())):
+        keep = [b for b in benches if b in only]
+        if keep:
+            return keep
+    return list(benches)
+
+
+def _rows(runs: list[Run], benches: list[str], averaged: list[str]) -> tuple[list[Row], list[str]]:
     rows, warnings = [], []
     for r in runs:
         cells = {b: (Cell(score=res.score, ci95=res.ci95, n=res.n, best_of_n=res.best_of_n,
@@ -241,7 +251,7 @@ def _rows(runs: list[Run], benches: list[str]) -> tuple[list[Row], list[str]]:
                      if (res := r.benchmarks.get(b)) is not None and res.score is not None else None)
                  for b in benches}
         missing = [b for b in benches if cells[b] is None]
-        avg = None if missing else float(np.mean([c.score for c in cells.values()]))
+        avg = None if any(cells[b] is None for b in averaged) else float(np.mean([cells[b].score for b in averaged]))
         if missing:
             warnings.append(f"{r.label} has no result for {', '.join(missing)}; its average is left blank")
         if not r.complete:
@@ -272,7 +282,7 @@ def _rank(rows: list[Row], benches: list[str]) -> None:
         row.best_average = bool(avgs) and row.average == max(avgs)
 
 
-def _reference_lines(runs: list[Run], benches: list[str]) -> list[RefLine]:
+def _reference_lines(runs: list[Run], benches: list[str], averaged: list[str]) -> list[RefLine]:
     """Published rows for the benchmarks that are shipped specs (a local file is never matched by its name)."""
     shipped = [b for b in benches if all(r.benchmarks[b].shipped for r in runs if b in r.benchmarks)]
     mapping = match_reference(shipped)
@@ -281,9 +291,9 @@ def _reference_lines(runs: list[Run], benches: list[str]) -> list[RefLine]:
     lines = []
     for ref in CAPRL_TABLE3:
         cells = {b: ref.scores.get(mapping[b]) if b in mapping else None for b in benches}
-        shown = [v for v in cells.values() if v is not None]
+        shown = [cells[b] for b in averaged if cells[b] is not None]
         lines.append(RefLine(ref=ref, cells=cells,
-                             average=float(np.mean(shown)) if len(shown) == len(benches) else None))
+                             average=float(np.mean(shown)) if len(shown) == len(averaged) else None))
     return lines
 
 
@@ -293,20 +303,21 @@ def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4
     benches: list[str] = []
     for r in runs:
         benches.extend(b for b in r.benchmarks if b not in benches)
-    rows, warnings = _rows(runs, benches)
+    averaged = averaged_benchmarks(runs, benches)
+    rows, warnings = _rows(runs, benches, averaged)
     _rank(rows, benches)
     length = _length(rows, benches)
     per_q = {id(r): _per_question(r) for r in runs if r.samples}
-    matrices = _matrices(rows, benches, per_q, n_resamples, seed)
+    matrices = _matrices(rows, benches, averaged, per_q, n_resamples, seed)
     for row in rows:
-        row.average_ci = average_ci([row.cells[b] for b in benches]) if row.average is not None else None
+        row.average_ci = average_ci([row.cells[b] for b in averaged]) if row.average is not None else None
     rank_ranges(rows)
     overall = next((m for m in matrices if m.bench == AVERAGE), matrices[0] if len(benches) == 1 and matrices else None)
     blind = blind_deltas(rows, overall)
     n = {b: (ns.pop() if len(ns := {c.n for r in rows if (c := r.cells[b]) is not None}) == 1 else None)
          for b in benches}
     return Board(setting=runs[0].settings, benchmarks=benches, rows=rows,
-                 reference=_reference_lines(runs, benches) if reference else [],
+                 reference=_reference_lines(runs, benches, averaged) if reference else [], averaged=averaged,
                  reference_source=REFERENCE_SOURCE, matrices=matrices,
                  categories=_categories(rows, benches, per_q), length=length, warnings=warnings,
                  blind_label=blind, n=n)

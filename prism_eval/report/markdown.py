@@ -96,6 +96,9 @@ def _leaderboard(b: Board) -> list[str]:
         rows.append([f"*{md_escape(ref.ref.name)} (reported)*", *cells])
     notes = ["Scores are judge accuracy (0-100) with 95% CIs (bootstrap over images); best run score per column in "
              "bold."]
+    if b.not_averaged:
+        notes.append(f"Average over {len(b.averaged)} benchmarks, as the suite declares; "
+                     f"{md_escape(', '.join(b.not_averaged))} shown but not averaged.")
     if any(c.key == "rank" for c in columns):
         notes.append("Rank: rows whose CIs overlap share a range.")
     if any(c.key == "vs_blind" for c in columns):

@@ -101,3 +101,9 @@ class Board:
     warnings: list[str] = field(default_factory=list)
     blind_label: str | None = None  # the blind baseline's row, when the board has one
     n: dict[str, int | None] = field(default_factory=dict)  # benchmark -> n when every row has the same
+    averaged: list[str] = field(default_factory=list)  # the benchmarks the Average covers (all, or a suite's set)
+
+    @property
+    def not_averaged(self) -> list[str]:
+        """Benchmarks shown but left out of the Average (VisuLogic in the caprl suite, as in CapRL's Table 3)."""
+        return [b for b in self.benchmarks if self.averaged and b not in self.averaged]

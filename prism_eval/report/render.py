@@ -195,11 +195,12 @@ def _json_group(b: Board) -> dict[str, Any]:
     return {
         "setting": setting,
         "benchmarks": b.benchmarks,
+        "averaged": b.averaged,
         "rows": [_json_row(b, r) for r in b.rows],
         "length_unit": b.length.unit if b.length else "words",
         "reference": [{"name": x.ref.name, "status": x.ref.status, "source": x.ref.source,
                        "scores": {k: v for k, v in x.cells.items() if v is not None},
-                       "average_over_shown": x.average, "paper_average": x.ref.average} for x in b.reference],
+                       "average": x.average, "paper_average": x.ref.average} for x in b.reference],
         "paired": _json_paired(b),
         "categories": {t.bench: {label: sc for label, _, sc in t.rows} for t in b.categories},
         "categories_detail": {t.bench: {label: {c: {"score": x.score, "n": x.n,

@@ -117,6 +117,7 @@ class Evaluator:
             f"without the model or the hub, pass --judge {BUILTIN_JUDGE} (the embedded judge)")
         self.judge = CachingJudge(Lazy(factory, options.judge, hint), self.store, self.judge_identity)
         self.caption_calls = 0
+        self.query_fallbacks = 0  # --compat prism: questions captioned with the generic instruction
 
     # ---- stage 1 -------------------------------------------------------------
     def caption(self, captioner: CaptionerRef, samples: Sequence[Sample], n: int,
@@ -187,7 +188,8 @@ class Evaluator:
             for q in s.questions:
                 expanded.append(Sample(id=f"{s.id}::{q.id}", images=s.images, questions=(q,), benchmark=s.benchmark))
                 requests.append(self.protocol.query_request(q))
-        sampling = Sampling(temperature=0.0, max_new_tokens=48, seed=self.options.seed)
+        # Prism's query writer: its reasoning LLM at temperature 0 with up to 256 tokens, the reply kept whole
+        sampling = Sampling(temperature=0.0, max_new_tokens=256, seed=self.options.seed)
         outputs: list[Any] = [""] * len(requests)
 
         def done(idx: list[int], outs: Any) -> None:
@@ -198,11 +200,14 @@ class Evaluator:
                        list(range(len(requests))), done, batch_size=self.options.judge_batch)
         prompts: dict[str, Any] = {}
         for s, text in zip(expanded, outputs):
-            if isinstance(text, Failure):  # flagged in caption(), never silently replaced by the generic prompt
-                prompts[s.id] = text
-                continue
-            part = strip_reasoning(text).strip().split("\n")[0].strip()
-            prompts[s.id] = self.protocol.caption_prompt_for(part or None)
+            part = "" if isinstance(text, Failure) else strip_reasoning(text).strip()
+            if part:
+                prompts[s.id] = self.protocol.caption_prompt_for(part)
+            elif self.options.compat == "prism":  # Prism captioned with the generic instruction alone
+                prompts[s.id] = self.protocol.caption_prompt
+                self.query_fallbacks += 1
+            else:  # flagged in caption(), never silently replaced by the generic prompt
+                prompts[s.id] = text if isinstance(text, Failure) else Failure("the query writer replied nothing")
         return expanded, prompts
 
     # ---- one benchmark ------------------------------------------------------------
@@ -212,7 +217,11 @@ class Evaluator:
         samples: list[Sample] = list(bench.samples)
         prompts = None
         if self.protocol.query_specific:
+            before = self.query_fallbacks
             samples, prompts = self.query_prompts(samples)
+            if self.query_fallbacks > before:
+                self.log(f"{bench.name}: {self.query_fallbacks - before} query-specific instruction(s) could not be "
+                         "written; those questions used Prism's generic instruction (--compat prism)")
         captions = self.caption(captioner, samples, self.options.captions_per_image(self.protocol), prompts)
         sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
         config = self.options.utility_config(bench.answer_format, bench.metric, caprl_family_of(bench))

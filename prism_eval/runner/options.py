@@ -10,7 +10,7 @@ from prism_eval.core.records import Sampling
 from prism_eval.core.utility import UtilityConfig
 
 BUILTIN_JUDGE = "builtin:smollm2-135m"  # the embedded judge: runs anywhere, offline
-COMPAT_MODES: tuple[str, ...] = ("caprl",)
+COMPAT_MODES: tuple[str, ...] = ("caprl", "prism")
 
 
 class OptionsError(ValueError):
@@ -66,6 +66,9 @@ class RunOptions:
         if self.compat == "caprl" and self.scoring not in (None, "generate"):
             raise OptionsError(f"--compat caprl scores generated answers as CapRL did; --scoring {self.scoring} "
                                "cannot be used with it")
+        if self.compat == "prism" and not self.protocol.startswith("prism"):
+            raise OptionsError(f"--compat prism reproduces Prism's protocols; --protocol {self.protocol} is not one "
+                               "(use prism or prism-query)")
         if self.scoring == "generate" and self.estimator == "expected":
             raise OptionsError("--estimator expected needs a log-probability scoring mode "
                                "(letter-logprob or option-loglik), not generate")
@@ -84,7 +87,8 @@ class RunOptions:
     def resolved_scoring(self) -> str:
         if self.scoring is None and self.compat == "caprl":
             return "generate"  # CapRL's scoring reads generated text
-        return self.scoring or self.resolved_protocol().default_scoring
+        protocol = self.resolved_protocol()
+        return self.scoring or protocol.scoring_for(self.judge or protocol.judge)
 
     @property
     def resolved_estimator(self) -> str:
@@ -103,7 +107,8 @@ class RunOptions:
         return UtilityConfig(scoring=self.resolved_scoring, estimator=self.resolved_estimator,
                              permutations=self.permutations, option_norm=self.option_norm, seed=self.seed,
                              answer_format=answer_format, default_metric=default_metric, batch_size=self.judge_batch,
-                             compat=self.compat, caprl_family=caprl_family)
+                             compat="caprl" if self.compat == "caprl" else None,  # prism's changes no scoring
+                             caprl_family=caprl_family)
 
     def to_config(self) -> dict[str, Any]:
         """The options as recorded in results.json's `config` (the store's path is left out)."""

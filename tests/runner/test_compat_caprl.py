@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from prism_eval.engines.hf import HFCaptioner
 from prism_eval.io.images import image_ref_from_file, open_image
 from prism_eval.runner.options import RunOptions
 from tests.benchmarks.test_caprl_files import chat_prompt, conversation, make_dataset, png_bytes
+from tests.scripted_judge import serve
 
 # Eval_CapRL.py's stage-1 prompt, written out here as the issue quotes it (not built by the code under test).
 CAPRL_RAW_CAPTION_PROMPT = ("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>"
@@ -97,42 +96,18 @@ def caprl_data(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def scripted_judge():
-    prompts: list[str] = []
+    def reply(prompt: str) -> str:
+        word = next((w for w in REPLIES if w in prompt), None)
+        return REPLIES[word] if word else "I do not know."
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):  # noqa: N802 - http.server API
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            if self.path.endswith("/tokenize"):
-                payload, code = b'{"error": {"message": "not found"}}', 404
-            else:
-                prompt = body["prompt"]
-                prompts.append(prompt)
-                word = next((w for w in REPLIES if w in prompt), None)
-                text = REPLIES[word] if word else "I do not know."
-                payload, code = json.dumps({"choices": [{"index": 0, "text": text}]}).encode(), 200
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"openai:caprl-eval@http://127.0.0.1:{server.server_address[1]}/v1", prompts
-    server.shutdown()
-    server.server_close()
+    with serve(reply, model="caprl-eval") as judge:
+        yield judge
 
 
 def test_compat_run_asks_with_caprls_own_prompts_and_scores_as_caprl_does(caprl_data, scripted_judge, tmp_path,
                                                                            monkeypatch):
     monkeypatch.setenv("PRISM_EVAL_CAPRL_DATA", str(caprl_data))
-    judge, prompts = scripted_judge
+    judge = scripted_judge.spec
     captions = {  # two captions per image, as a 2-sample caption run would give
         "caprl:chartqa/chartqa:0/0": ["A bar chart TAGGED45", "A bar chart BARE45"],
         "caprl:chartqa/chartqa:1/0": ["Bars TWOBOXES", "Bars PERCENT"],
@@ -158,7 +133,7 @@ def test_compat_run_asks_with_caprls_own_prompts_and_scores_as_caprl_does(caprl_
             "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>",
             f"<|im_start|>user\nHere is a detailed caption of an image: {x['caption']}. "
             "Please answer the question based on the caption.")
-        assert sent in prompts
+        assert sent in scripted_judge.prompts
         # and each answer scores exactly what CapRL's own scoring gives that output
         assert x["score"] == caprl_score(x["benchmark"], x["raw"], item["answer"])
     by = {(x["question_id"], x["caption_index"]): x["score"] for x in lines}
