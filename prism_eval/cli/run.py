@@ -126,7 +126,8 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
         from prism_eval.cli.common import RichProgress
 
         try:
-            session = Evaluator(options, RichProgress(bar))
+            session = Evaluator(options, RichProgress(bar),
+                                log=lambda line: bar.console.print(f"note: {line}", markup=False))
         except (ValueError, FatalError) as exc:
             raise fail(exc) from None
         for spec in specs:

@@ -17,7 +17,7 @@ from typing import Protocol as TypingProtocol
 
 from prism_eval._version import __version__
 from prism_eval.benchmarks.types import Benchmark
-from prism_eval.core.compat import CAPRL_FAMILIES, caprl_caption_prompt, family_for_data_path
+from prism_eval.core.compat import CAPRL_FAMILIES, caprl_caption_prompt, family_for_data_path, math_verify_caveat
 from prism_eval.core.records import Caption, RawPrompt, Sample, Sampling
 from prism_eval.core.resilience import Failure, call_resilient
 from prism_eval.core.utility import CaptionSet, score_caption_sets
@@ -118,6 +118,8 @@ class Evaluator:
         self.judge = CachingJudge(Lazy(factory, options.judge, hint), self.store, self.judge_identity)
         self.caption_calls = 0
         self.query_fallbacks = 0  # --compat prism: questions captioned with the generic instruction
+        if options.compat == "caprl" and (caveat := math_verify_caveat()):
+            log(caveat)
 
     # ---- stage 1 -------------------------------------------------------------
     def caption(self, captioner: CaptionerRef, samples: Sequence[Sample], n: int,
