@@ -105,4 +105,5 @@ def test_default_expected_reward_matches_caprls_sampled_reward_in_expectation(tm
     assert len(draws) == len(means) >= 150
     mean_sampled, mean_expected = sum(draws) / len(draws), sum(means) / len(means)
     se = math.sqrt(mean_sampled * (1 - mean_sampled) / len(draws))
+    print(f"\n{len(draws)} asks: CapRL's sampled reward {mean_sampled:.4f}, expected {mean_expected:.4f}, SE {se:.4f}")
     assert abs(mean_sampled - mean_expected) <= 4 * se + 0.05, (mean_sampled, mean_expected, se)
