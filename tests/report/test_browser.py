@@ -24,7 +24,7 @@ from .test_fixture import HOSTILE, build_runs
 pytestmark = [pytest.mark.needs_browser, pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium and chromedriver "
                                                                   "(make setup-browser)")]
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "report"  # git-ignored: screenshots to look at
 
 # Runs before any page script: counts alert/confirm/prompt calls and records any element inside <main>
 # that model text could have smuggled in (scripts, frames, text areas, images other than our thumbnails).
@@ -166,7 +166,7 @@ def test_benchmark_captioner_filters_and_side_by_side_compare(page):
         assert labels == ["example/captioner-large", "none"]
         assert len(a.find_elements(By.CSS_SELECTOR, "img.thumb")) == 1  # one image, two captioners
     assert _count_text(page).endswith("questions compared")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.find_element(By.ID, "samples").screenshot(str(ARTIFACTS / "report_compare.png"))
     for sel in ("sb-compare", "sb-run", "sb-bench"):
         Select(page.find_element(By.ID, sel)).select_by_index(0)
@@ -196,7 +196,7 @@ def test_hostile_model_text_shows_as_text_and_runs_nothing(page):
 
 def test_page_size_and_screenshot_artifact(page, report):
     assert report[0].stat().st_size < 5 * 1024 * 1024
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.execute_script("window.scrollTo(0, 0)")
     out = ARTIFACTS / "report.png"
     page.save_screenshot(str(out))
