@@ -21,6 +21,7 @@ import click
 
 from caprl_train.config import DataConfig, EvalSettings, GRPOSettings, LoraSettings, RewardConfig, TrainConfig
 from caprl_train.curate import FilterConfig, GenerateConfig
+from prism_eval.cli.common import SafeGroup, fail
 
 
 def _kind(tp: Any) -> tuple[Any, bool]:
@@ -139,11 +140,11 @@ def _read_config(path: str) -> dict[str, Any]:
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return click.ClickException(text)
+    """One `Error:` line: the exception's first line, credentials redacted."""
+    return fail(exc)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+@click.group(cls=SafeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 def main() -> None:
     """Train captioners on the caption-utility reward (CapRL) and curate the QA data it needs."""
 
@@ -248,6 +249,9 @@ def curate_generate(images: str, out: str, **values: Any) -> None:
     for problem, count in report.problems.most_common(5):
         click.echo(f"  {count} x {problem}")
     click.echo(f"wrote {out}, {out}.raw.jsonl (every output) and {out}.report.json")
+    if report.questions == 0:  # an empty training file is a failed step, whatever wrote it
+        raise click.ClickException(f"{images}: no question could be read from any image's output "
+                                   f"(see {out}.raw.jsonl for what the VLM wrote)")
 
 
 @curate.command("filter")
