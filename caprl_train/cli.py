@@ -15,7 +15,7 @@ import json
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -144,6 +144,31 @@ def _fail(exc: Exception) -> click.ClickException:
     return fail(exc)
 
 
+Pairs = Sequence[tuple[str, str]]
+
+
+def _preflight(models: Pairs, folders: Pairs = (), files: Pairs = (), datasets: Pairs = ()) -> None:
+    """The checks `prism-eval run` makes, before any model loads: every (spec, role) model can be loaded
+    (local folder exists, hub id reachable or cached, server answering), every output writable, every hub
+    dataset reachable. Each failure is one `Error:` line."""
+    from prism_eval.engines.hub import check_hub_repo, looks_local
+    from prism_eval.io.writable import check_writable_dir, check_writable_file
+    from prism_eval.runner.preflight import check_model
+
+    try:
+        for flag, folder in folders:
+            check_writable_dir(folder, flag)
+        for flag, file in files:
+            check_writable_file(file, flag)
+        for spec, role in models:
+            check_model(spec, role)  # type: ignore[arg-type]
+        for flag, source in datasets:
+            if not looks_local(source):
+                check_hub_repo(source, "dataset", what=f"{flag} ")
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(exc) from None
+
+
 @click.group(cls=SafeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 def main() -> None:
     """Train captioners on the caption-utility reward (CapRL) and curate the QA data it needs."""
@@ -211,6 +236,8 @@ def train_cmd(print_config: bool, **values: Any) -> None:
         return
     from caprl_train.train import train
 
+    _preflight([(f"hf:{cfg.model}", "captioner"), (cfg.reward.judge, "judge")],
+               folders=[("--output-dir", cfg.output_dir)], datasets=[("--data", cfg.data.source)])
     try:
         result = train(cfg)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -239,6 +266,7 @@ def curate_generate(images: str, out: str, **values: Any) -> None:
     from caprl_train.curate import CurateError, generate_qa
 
     cfg = apply_options(GenerateConfig(), values)
+    _preflight([(cfg.vlm, "captioner")], files=[("--out", out)])
     try:
         report = generate_qa(images, out, cfg)
     except (CurateError, ValueError, OSError, RuntimeError) as exc:
@@ -267,6 +295,10 @@ def curate_filter(qa_file: str, out: str, image_root: str | None, **values: Any)
     try:
         cfg = apply_options(FilterConfig(), values)
         cfg.__post_init__()
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    _preflight([(cfg.vlm, "captioner")], files=[("--out", out)])
+    try:
         report = filter_qa(qa_file, out, cfg, image_root=image_root)
     except (CurateError, DataError, ValueError, OSError, RuntimeError) as exc:
         raise _fail(exc) from exc

@@ -43,7 +43,7 @@ def _check_weights(parsed: ModelSpec, spec: str, shown: str) -> None:
         if not Path(target).expanduser().exists():
             raise PreflightError(f"{shown}: no such model folder {target!r}")
         return
-    check_hub_repo(target, "model", what=f"{shown}: ")
+    check_hub_repo(target, "model", what=shown[:-len(target)] if shown.endswith(target) else "")
 
 
 def check_model(spec: str, role: Role) -> Any:
