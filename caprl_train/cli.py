@@ -297,6 +297,16 @@ def curate_filter(qa_file: str, out: str, image_root: str | None, **values: Any)
         cfg.__post_init__()
     except ValueError as exc:
         raise _fail(exc) from exc
+    from prism_eval.engines.dp import NO_REPLICAS
+    from prism_eval.engines.registry import ModelSpecError, parse_model_spec
+
+    try:
+        kind = parse_model_spec(cfg.vlm, "captioner").kind
+    except ModelSpecError as exc:
+        raise _fail(exc) from None
+    if kind in NO_REPLICAS:
+        raise click.ClickException(f"--vlm {cfg.vlm}: filtering asks a model that sees the images; give one "
+                                   "(hf:, vllm:, openai:)")
     _preflight([(cfg.vlm, "captioner")], files=[("--out", out)])
     try:
         report = filter_qa(qa_file, out, cfg, image_root=image_root)

@@ -60,17 +60,8 @@ def test_no_password_or_api_key_in_any_output(tmp_path, tiny_llava_dir):
                            "--store", str(outputs / "store2.sqlite"), "-o", str(outputs / "run2")],
                           cwd=tmp_path, env=env)
         assert {a.split()[0] for a in server.auth} == {"Basic", "Bearer"}, "both credentials were sent"
-    assert run.returncode == 3, run.stderr[-3000:]  # the FAILME question failed, with the server's message
-    assert caption.returncode == 0 and single.returncode == 0, caption.stderr[-2000:] + single.stderr[-2000:]
-    assert refused.returncode == 1 and "does not serve model 'other'" in refused.stderr
-    samples = (outputs / "run" / "samples.jsonl").read_text()
-    assert "rejected Bearer *** (tried http://***@127.0.0.1/v1 with ***)" in samples, "the failed item keeps " \
-        "its (redacted) error"
-    reports = []
-    for suffix in ("html", "md", "json"):
-        proc = run_cli(["report", str(outputs / "run"), "-o", str(outputs / f"board.{suffix}")], cwd=tmp_path, env=env)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        reports.append(proc)
+    reports = [run_cli(["report", str(outputs / "run"), "-o", str(outputs / f"board.{suffix}")], cwd=tmp_path,
+                       env=env) for suffix in ("html", "md", "json")]
     found = {}
     for name, proc in [("run", run), ("caption", caption), ("caption parquet", single), ("refused", refused),
                        *[(f"report {i}", p) for i, p in enumerate(reports)]]:
@@ -84,4 +75,11 @@ def test_no_password_or_api_key_in_any_output(tmp_path, tiny_llava_dir):
         if _leaks(_readable(path)) or _leaks(path.read_bytes().decode("latin-1")):
             found[str(path.relative_to(outputs))] = _leaks(_readable(path)) or ["(raw bytes)"]
     assert not found, found
+    assert run.returncode == 3, run.stderr[-3000:]  # the FAILME question failed, with the server's message
+    assert caption.returncode == 0 and single.returncode == 0, caption.stderr[-2000:] + single.stderr[-2000:]
+    assert refused.returncode == 1 and "does not serve model 'other'" in refused.stderr
+    assert all(p.returncode == 0 for p in reports), [p.stderr[-1000:] for p in reports]
+    samples = (outputs / "run" / "samples.jsonl").read_text()
+    assert "rejected Bearer *** (tried http://***@127.0.0.1/v1 with ***)" in samples, "the failed item keeps " \
+        "its (redacted) error"
     assert "openai:m@http://***@127.0.0.1" in (outputs / "run" / "results.json").read_text()

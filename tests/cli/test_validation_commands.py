@@ -192,11 +192,11 @@ def test_train_with_no_network_for_the_policy(tmp_path):
     one_error(proc, r"hf:someorg/policy: not in the local Hugging Face cache, and the hub")
 
 
-def test_train_errors_that_escape_are_one_line(tmp_path):
-    """An error no check foresaw (here: training data that is not JSON) still ends in one line."""
-    data = tmp_path / "qa.jsonl"
-    data.write_text("{not json\n")
-    (tmp_path / "policy").mkdir()
-    proc = run_train_cli(["train", "--data", str(data), "--model", str(tmp_path / "policy"), "--judge",
-                          "builtin:smollm2-135m", "--output-dir", str(tmp_path / "out")], cwd=tmp_path)
-    one_error(proc, r"qa\.jsonl:1: ")
+def test_curate_filter_with_a_captions_file_for_a_vlm(tmp_path, images):
+    """Filtering asks a model about each image; a captions file cannot answer (before: an AttributeError
+    traceback from inside the engine)."""
+    qa = write_jsonl(tmp_path / "qa.jsonl", [mcq(0, "images/0.png")])
+    caps = write_jsonl(tmp_path / "caps.jsonl", [{"image": "images/0.png", "caption": "grey"}])
+    proc = run_train_cli(["curate", "filter", str(qa), "--vlm", f"file:{caps}", "--out", str(tmp_path / "kept.jsonl")],
+                         cwd=tmp_path)
+    one_error(proc, rf"--vlm file:{re.escape(str(caps))}: filtering asks a model that sees the images")

@@ -11,11 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from prism_eval.benchmarks import load_jsonl_benchmark
-from prism_eval.core.protocols import get_protocol
-from prism_eval.core.utility import CaptionSet, UtilityConfig
-from prism_eval.engines.judge_inputs import encode, prompt_ids
-from prism_eval.runner.fit import JudgeWindow, _requests, fit_captions, judge_window, read_context
 from tests.cli.test_bad_input import _noise, _png, mcq, run_cli, write_jsonl
 
 CONTEXT = 192
@@ -58,6 +53,12 @@ def test_a_caption_over_the_judge_context_is_cut_and_counted(tmp_path, bench, sm
     # the prompt the judge read, rebuilt from what samples.jsonl records, fits its 192 positions
     from transformers import AutoTokenizer
 
+    from prism_eval.benchmarks import load_jsonl_benchmark
+    from prism_eval.core.protocols import get_protocol
+    from prism_eval.core.utility import UtilityConfig
+    from prism_eval.engines.judge_inputs import encode, prompt_ids
+    from prism_eval.runner.fit import _requests
+
     tok = AutoTokenizer.from_pretrained(small_judge)
     question = load_jsonl_benchmark(bench).samples[0].questions[0]
     config = UtilityConfig(scoring="option-loglik", estimator="expected")
@@ -68,6 +69,11 @@ def test_a_caption_over_the_judge_context_is_cut_and_counted(tmp_path, bench, sm
 
 
 def test_captions_that_fit_need_no_tokenizer(bench):
+    from prism_eval.benchmarks import load_jsonl_benchmark
+    from prism_eval.core.protocols import get_protocol
+    from prism_eval.core.utility import CaptionSet, UtilityConfig
+    from prism_eval.runner.fit import JudgeWindow, fit_captions
+
     sample = load_jsonl_benchmark(bench).samples[0]
     window = JudgeWindow(context=4096, folder="/nonexistent")  # loading a tokenizer from here would fail
     sets = [CaptionSet(sample, ["A grey picture.", "Noise."])]
@@ -76,6 +82,8 @@ def test_captions_that_fit_need_no_tokenizer(bench):
 
 
 def test_the_window_comes_from_the_judge_files(small_judge, tiny_lm_dir):
+    from prism_eval.runner.fit import judge_window, read_context
+
     assert read_context(small_judge) == CONTEXT
     window = judge_window(f"hf:{small_judge}")
     assert window is not None and window.context == CONTEXT and window.tokenizer is None
