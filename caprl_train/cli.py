@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import typing
 from pathlib import Path
@@ -86,6 +87,15 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, Any]:
     return out
 
 
+def _check_number(name: str, value: Any, flag: str) -> None:
+    """click's FLOAT reads 'nan' and 'inf': a NaN temperature or learning rate would train or sample on
+    nothing sensible without a word. Temperatures are also never negative."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.UsageError(f"{flag} {value}: must be a finite number")
+    if isinstance(value, (int, float)) and "temperature" in name and value < 0:
+        raise click.UsageError(f"{flag} {value}: a temperature must be 0 or more")
+
+
 def apply_options(obj: Any, values: dict[str, Any], prefix: str = "", rename: dict[str, str] | None = None,
                   skip: tuple[str, ...] = ()) -> Any:
     """Set the fields of dataclass `obj` from parsed click values that were given (not None / not empty)."""
@@ -99,6 +109,7 @@ def apply_options(obj: Any, values: dict[str, Any], prefix: str = "", rename: di
         if value is None or value == ():
             continue
         tp, _ = _kind(hints[f.name])
+        _check_number(f.name, value, f"--{dest.replace('_', '-')}")
         if typing.get_origin(tp) in (tuple, list):
             value = tuple(part.strip() for v in value for part in str(v).split(",") if part.strip())
         elif typing.get_origin(tp) is dict:

@@ -200,3 +200,14 @@ def test_curate_filter_with_a_captions_file_for_a_vlm(tmp_path, images):
     proc = run_train_cli(["curate", "filter", str(qa), "--vlm", f"file:{caps}", "--out", str(tmp_path / "kept.jsonl")],
                          cwd=tmp_path)
     one_error(proc, rf"--vlm file:{re.escape(str(caps))}: filtering asks a model that sees the images")
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["curate", "generate", "images", "--out", "qa.jsonl", "--temperature", "nan"], r"--temperature nan: must be a "
+                                                                                     r"finite number"),
+    (["train", "--data", "qa.jsonl", "--judge-temperature", "-1", "--print-config"],
+     r"--judge-temperature -1\.0: a temperature must be 0 or more"),
+    (["train", "--data", "qa.jsonl", "--learning-rate", "inf", "--print-config"], r"--learning-rate inf: must be a "
+                                                                                   r"finite number")])
+def test_caprl_train_refuses_numbers_that_are_not_numbers(tmp_path, args, expect):
+    one_error(run_train_cli(args, cwd=tmp_path), expect, code=2)
