@@ -158,15 +158,18 @@ def _fail(exc: Exception) -> click.ClickException:
 Pairs = Sequence[tuple[str, str]]
 
 
-def _preflight(models: Pairs, folders: Pairs = (), files: Pairs = (), datasets: Pairs = ()) -> None:
-    """The checks `prism-eval run` makes, before any model loads: every (spec, role) model can be loaded
-    (local folder exists, hub id reachable or cached, server answering), every output writable, every hub
-    dataset reachable. Each failure is one `Error:` line."""
+def _preflight(models: Pairs, folders: Pairs = (), files: Pairs = (), datasets: Pairs = (),
+               weights: Pairs = ()) -> None:
+    """The checks `prism-eval run` makes, before any model loads: every (spec, role) model and every
+    (flag, folder or hub id) of weights can be loaded (local folder exists, hub id reachable or cached,
+    server answering), every output writable, every hub dataset reachable. Each failure is one line."""
     from prism_eval.engines.hub import check_hub_repo, looks_local
     from prism_eval.io.writable import check_writable_dir, check_writable_file
-    from prism_eval.runner.preflight import check_model
+    from prism_eval.runner.preflight import check_model, check_weights
 
     try:
+        for flag, target in weights:
+            check_weights(target, f"{flag} {target}")
         for flag, folder in folders:
             check_writable_dir(folder, flag)
         for flag, file in files:
@@ -247,8 +250,8 @@ def train_cmd(print_config: bool, **values: Any) -> None:
         return
     from caprl_train.train import train
 
-    _preflight([(f"hf:{cfg.model}", "captioner"), (cfg.reward.judge, "judge")],
-               folders=[("--output-dir", cfg.output_dir)], datasets=[("--data", cfg.data.source)])
+    _preflight([(cfg.reward.judge, "judge")], folders=[("--output-dir", cfg.output_dir)],
+               datasets=[("--data", cfg.data.source)], weights=[("--model", cfg.model)])
     try:
         result = train(cfg)
     except (ValueError, OSError, RuntimeError) as exc:

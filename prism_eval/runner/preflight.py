@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prism_eval.benchmarks.types import Benchmark
-from prism_eval.engines.registry import ModelSpec, Role, check_model_spec
+from prism_eval.engines.registry import Role, check_model_spec
 from prism_eval.io.writable import check_writable_dir
 
 
@@ -35,10 +35,11 @@ class Checked:
     notes: list[str] = field(default_factory=list)
 
 
-def _check_weights(parsed: ModelSpec, spec: str, shown: str) -> None:
+def check_weights(target: str, shown: str) -> None:
+    """A model folder that exists, or a hub id that is reachable or cached; `shown` names it in errors
+    (the spec, or a flag and the value)."""
     from prism_eval.engines.hub import check_hub_repo, looks_local
 
-    target = parsed.target
     if looks_local(target):
         if not Path(target).expanduser().exists():
             raise PreflightError(f"{shown}: no such model folder {target!r}")
@@ -54,7 +55,7 @@ def check_model(spec: str, role: Role) -> Any:
     parsed = check_model_spec(spec, role)
     shown = redact_secrets(spec)
     if parsed.kind in ("hf", "vllm"):
-        _check_weights(parsed, spec, shown)
+        check_weights(parsed.target, shown)
     elif parsed.kind == "builtin":
         from prism_eval.engines.builtin import gguf_path
 

@@ -189,7 +189,7 @@ def test_train_with_no_network_for_the_policy(tmp_path):
     data = write_jsonl(tmp_path / "qa.jsonl", [])
     proc = run_train_cli(["train", "--data", str(data), "--model", "someorg/policy", "--output-dir",
                           str(tmp_path / "out")], cwd=tmp_path, env=_offline(tmp_path))
-    one_error(proc, r"hf:someorg/policy: not in the local Hugging Face cache, and the hub")
+    one_error(proc, r"--model someorg/policy: not in the local Hugging Face cache, and the hub")
 
 
 def test_curate_filter_with_a_captions_file_for_a_vlm(tmp_path, images):
