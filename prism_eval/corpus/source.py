@@ -39,7 +39,7 @@ class CorpusImages:
             try:  # one bounded request: a mistyped path or an offline machine fails now, not after retries
                 check_hub_repo(images, "dataset", what="--images ")
             except HubError as exc:
-                raise CorpusError(f"{exc} (and no folder of that name here)") from None
+                raise CorpusError(str(exc)) from None
             return cls("hub", images, split, image_column, id_column)
         raise CorpusError(f"--images {images}: no such folder, and not a hub dataset id (org/name)")
 

@@ -108,5 +108,5 @@ def check_hub_repo(repo_id: str, kind: str = "model", what: str = "") -> None:
     if status in (401, 403, 404):
         if cached:
             return
-        raise HubError(f"{what}{repo_id}: no such {kind} on the hub ({reason}; a private or gated one needs "
-                       "`hf auth login`)")
+        raise HubError(f"{what}{repo_id}: no local folder of that name, and no such {kind} on the hub ({reason}; "
+                       "a private or gated one needs `hf auth login`)")

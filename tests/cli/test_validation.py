@@ -9,6 +9,7 @@ slipped past the checks would run them and show it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -211,6 +212,15 @@ def hub_id_with_no_network(root, ctx):
 
 
 @case
+def hub_id_that_does_not_exist(root, ctx):
+    hub = FakeOpenAI()  # stands in for the hub: GET /api/models/<id> answers 404
+    return Case(["-b", str(ctx["ok"]), "-c", f"hf:{ctx['vlm']}", "-j", "hf:someorg/judge-typo"],
+                r"hf:someorg/judge-typo: no local folder of that name, and no such model on the hub \(HTTP 404",
+                env={"HF_ENDPOINT": f"http://127.0.0.1:{hub.port}", "HF_HUB_CACHE": str(root / "empty-hub")},
+                server=hub)
+
+
+@case
 def judge_server_refuses_connections(root, ctx):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     return Case(["-b", str(ctx["ok"]), "-c", f"hf:{ctx['vlm']}", "-j", f"openai:m@{url}"],
@@ -291,10 +301,7 @@ def test_each_mistake_gets_one_line_before_any_model_call(name, corpus, tmp_path
     if "--store" not in args:
         args += ["--store", str(tmp_path / "store.sqlite")]
     started = time.monotonic()
-    if c.server is not None:
-        with c.server:
-            proc = invoke_cli(args)
-    else:
+    with c.server or contextlib.nullcontext():
         proc = run_cli(args, cwd=tmp_path, env=c.env) if c.env else invoke_cli(args)
     seconds = time.monotonic() - started
     text = proc.stdout + proc.stderr
