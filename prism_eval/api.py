@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prism_eval.benchmarks import Benchmark, expand_names, load_benchmark, suite_of
+from prism_eval.benchmarks.names import unique_benchmarks
 from prism_eval.plugins import load_plugins
 from prism_eval.runner.evaluator import CaptionerRef, Evaluator, Progress
+from prism_eval.runner.lock import output_lock
 from prism_eval.runner.naming import display_names, folder_name
 from prism_eval.runner.options import RunOptions
 from prism_eval.runner.results import RunRecord
@@ -38,7 +40,7 @@ def load_benchmarks(names: Sequence[str | Benchmark], options: RunOptions, metri
             continue
         loaded.extend(load_benchmark(name, limit=options.limit, metric=metric, compat=options.compat)
                       for name in expand_names([str(item)]))
-    return loaded
+    return unique_benchmarks(loaded)  # results are keyed by name: two benchmarks never share one
 
 
 def evaluate(captioner: str | Any, benchmarks: Sequence[str | Benchmark], *, options: RunOptions | None = None,
@@ -73,7 +75,8 @@ def evaluate(captioner: str | Any, benchmarks: Sequence[str | Benchmark], *, opt
         average_over = suite_average(benchmarks)
     if out is None:
         out = Path("runs") / folder_name(display_names([ref.spec])[ref.spec])
-    return session.run(ref, loaded, Path(out), name=name, average_over=average_over)
+    with output_lock(out):  # two runs writing one folder would silently replace each other's results
+        return session.run(ref, loaded, Path(out), name=name, average_over=average_over)
 
 
 def suite_average(names: Sequence[str | Benchmark]) -> list[str] | None:

@@ -24,9 +24,14 @@ __all__ = ["demo_command"]
 def demo_command(out: str, judge: str, scoring: str, seed: int, store: str | None, limit: int | None) -> None:
     """Run the embedded demo benchmark offline with the built-in judge and write its leaderboard."""
     from prism_eval.demo.run import demo_options, prepare_demo, validity_summary, write_validity
+    from prism_eval.io.writable import OutputError, check_writable_dir
 
     started = time.perf_counter()
     root = Path(out)
+    try:
+        check_writable_dir(root, "--out")  # before the demo data and the tiny model are written
+    except OutputError as exc:
+        raise fail(exc) from None
     inputs = prepare_demo(root, seed=seed)
     try:
         options = demo_options(root, judge=judge, scoring=scoring, seed=seed, store=store, limit=limit)

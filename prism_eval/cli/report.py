@@ -28,12 +28,14 @@ __all__ = ["report_command"]
 def report_command(run_dirs: tuple[Path, ...], out: Path, fmt: str | None, no_reference: bool, group: bool,
                    title: str | None, labels: tuple[str, ...], max_samples: int) -> None:
     """Leaderboard of RUN_DIR... (run folders, or folders of run folders) as HTML, Markdown or JSON."""
+    from prism_eval.io.writable import OutputError, check_writable_file
     from prism_eval.report.api import write_report
     from prism_eval.report.runs import ReportError, parse_labels
 
     try:
+        check_writable_file(out, "-o")  # before reading any run: a bad -o is found in a second
         path = write_report(list(run_dirs), out, fmt, reference=not no_reference, group=group, title=title,
                             max_samples=max_samples, labels=parse_labels(labels))
-    except (ReportError, OSError) as exc:
+    except (ReportError, OutputError, OSError) as exc:
         raise fail(exc) from None
     click.echo(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")

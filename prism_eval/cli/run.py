@@ -104,22 +104,35 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
                    metric: str | None = None, blind: bool = False,
                    names: dict[str, str] | None = None) -> list[CaptionerRun]:
     """Load the benchmarks once, then evaluate each captioner through one shared store and judge."""
-    from prism_eval.api import evaluate, load_benchmarks, suite_average
+    from prism_eval.api import load_benchmarks, suite_average
     from prism_eval.benchmarks import BenchmarkError
-    from prism_eval.core.resilience import FatalError
     from prism_eval.engines.base import EngineError
-    from prism_eval.engines.registry import check_model_spec
+    from prism_eval.runner.lock import LockError, acquire, release
+    from prism_eval.runner.preflight import check_captions, check_inputs
+
+    specs = list(dict.fromkeys([*captioners, *(["none"] if blind else [])]))
+    try:  # every input is checked before any model is loaded (runner/preflight.py)
+        checked = check_inputs(specs, options.judge, out)
+        loaded = load_benchmarks(list(benchmarks), options, metric)
+        notes = check_captions(checked, loaded, options.captions_per_image())
+        lock = acquire(out)
+    except (BenchmarkError, ValueError, EngineError, LockError) as exc:
+        raise fail(exc) from None
+    for note in notes:
+        console.print(f"[yellow]warning:[/yellow] {shown(note)}")
+    try:
+        return _run_all(specs, loaded, options, out, names or {}, suite_average(list(benchmarks)))
+    finally:
+        release(lock)
+
+
+def _run_all(specs: list[str], loaded: list, options: RunOptions, out: Path, names: dict[str, str],
+             average_over: list[str] | None) -> list[CaptionerRun]:
+    from prism_eval.api import evaluate
+    from prism_eval.core.resilience import FatalError
     from prism_eval.runner.evaluator import Evaluator
     from prism_eval.runner.naming import output_folders
 
-    specs = list(dict.fromkeys([*captioners, *(["none"] if blind else [])]))
-    try:  # every input is checked before any model is loaded
-        check_model_spec(options.judge, "judge")
-        for spec in specs:
-            check_model_spec(spec, "captioner")
-        loaded = load_benchmarks(list(benchmarks), options, metric)
-    except (BenchmarkError, ValueError, EngineError) as exc:
-        raise fail(exc) from None
     folders = output_folders(specs)
     outcomes: list[CaptionerRun] = []
     with progress_bars() as bar:
@@ -134,8 +147,8 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
             target = out if len(specs) == 1 else out / folders[spec]
             calls = (session.caption_calls, session.judge.model_calls)
             try:
-                record = evaluate(spec, loaded, session=session, out=target, name=(names or {}).get(spec),
-                                  average_over=suite_average(list(benchmarks)))
+                record = evaluate(spec, loaded, session=session, out=target, name=names.get(spec),
+                                  average_over=average_over)
             except FatalError as exc:  # a model that cannot load, a broken store: what is cached stays
                 raise fail(exc) from None
             except (ValueError, OSError, ImportError) as exc:
@@ -194,6 +207,12 @@ def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[
     runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind,
                           names=display_name_map(names, captioners, blind))
     print_leaderboard(runs)
+    for r in runs:
+        for name, res in r.record.benchmarks.items():
+            if res.truncated:
+                console.print(f"[yellow]warning:[/yellow] {shown(r.spec)}: {res.truncated} caption(s) of "
+                              f"{shown(name)} were longer than the judge's context and were cut from the end "
+                              "(results.json: truncated)")
     for r in runs:
         console.print(f"wrote {shown(r.out_dir)}/results.json and samples.jsonl "
                       f"({r.caption_calls} captioner calls, {r.judge_calls} judge calls)")

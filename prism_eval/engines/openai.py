@@ -32,6 +32,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from prism_eval.core.chat import render_literal
 from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.core.resilience import FatalError, redact_secrets
 from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError
 
@@ -46,6 +47,10 @@ def api_key() -> str | None:
         if os.environ.get(var):
             return os.environ[var]
     return None
+
+
+class AuthError(EngineError, FatalError):
+    """HTTP 401/403: no retry and no other item will fare better, so the run stops at once."""
 
 
 class _Retryable(Exception):
@@ -179,6 +184,9 @@ class HTTPEngine:
             raise _Retryable("timeout", "408 Request Timeout")
         if status >= 500:
             raise _Retryable("5xx", f"HTTP {status}")
+        if status in (401, 403):
+            raise AuthError(f"{redact_secrets(url)}: HTTP {status}: {_error_text(resp)} (the server refuses these "
+                            f"credentials; set {' or '.join(API_KEY_VARS)})")
         if status >= 400:
             raise EngineError(f"{url}: HTTP {status}: {_error_text(resp)}")
         try:
@@ -595,3 +603,38 @@ class OpenAICaptioner(HTTPEngine):
                 return got[:n]
             return [one(imgs, p) for imgs, p in zip(images, prompts)]
         return self.gather(make)
+
+
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_server(model: str, base_url: str, what: str = "", timeout: float = PROBE_TIMEOUT_S) -> None:
+    """One cheap request (GET <base>/models) before any work: a server that is not there, refuses the
+    credentials or does not serve `model` stops the run at once with one line, instead of every
+    request retrying with backoff for minutes. Any other answer counts as a server that is up.
+    """
+    import httpx
+
+    url = f"{base_url.rstrip('/')}/models"
+    shown = redact_secrets(url)
+    headers = {"Authorization": f"Bearer {api_key()}"} if api_key() else {}
+    try:
+        resp = httpx.get(url, headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        raise EngineError(f"{what}{shown}: no answer within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc).strip() else ""
+        raise EngineError(f"{what}{shown}: no server answers ({type(exc).__name__}"
+                          f"{': ' + redact_secrets(detail) if detail else ''})") from None
+    if resp.status_code in (401, 403):
+        raise AuthError(f"{what}{shown}: HTTP {resp.status_code}: {redact_secrets(_error_text(resp))} (the server "
+                        f"refuses these credentials; set {' or '.join(API_KEY_VARS)})")
+    if resp.status_code != 200:
+        return
+    try:
+        served = [str(m["id"]) for m in resp.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        return
+    if served and model not in served:
+        shown_models = ", ".join(served[:8]) + (" ..." if len(served) > 8 else "")
+        raise EngineError(f"{what}{shown}: does not serve model {model!r} (it serves {shown_models})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Mapping
 
+from prism_eval.core.resilience import redact_secrets
 from prism_eval.report.board import build_board
 from prism_eval.report.render import DEFAULT_TITLE, render_html, render_json, render_markdown
 from prism_eval.report.runs import ReportError, group_runs, load_runs
@@ -58,5 +59,5 @@ def write_report(run_dirs: list[Path], out: Path, fmt: Format | None = None, ref
     else:
         text = render_json(boards, title=title)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    out.write_text(redact_secrets(text), encoding="utf-8")  # runs written before redaction may hold credentials
     return out

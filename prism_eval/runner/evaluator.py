@@ -19,13 +19,14 @@ from prism_eval._version import __version__
 from prism_eval.benchmarks.types import Benchmark
 from prism_eval.core.compat import CAPRL_FAMILIES, caprl_caption_prompt, family_for_data_path, math_verify_caveat
 from prism_eval.core.records import Caption, RawPrompt, Sample, Sampling
-from prism_eval.core.resilience import Failure, call_resilient
+from prism_eval.core.resilience import Failure, call_resilient, redact_secrets
 from prism_eval.core.utility import CaptionSet, score_caption_sets
 from prism_eval.engines.cache_dir import cache_root
 from prism_eval.engines.registry import parse_model_spec, redact_url_credentials
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.images import open_image
 from prism_eval.runner.aggregate import aggregate
+from prism_eval.runner.fit import JudgeWindow, fit_captions, judge_window
 from prism_eval.runner.identity import identity_digest, model_identity
 from prism_eval.runner.options import BUILTIN_JUDGE, RunOptions
 from prism_eval.runner.results import SAMPLES_FILE, BenchmarkResult, RunRecord, RunSettings, SampleRecord
@@ -227,11 +228,21 @@ class Evaluator:
         captions = self.caption(captioner, samples, self.options.captions_per_image(self.protocol), prompts)
         sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
         config = self.options.utility_config(bench.answer_format, bench.metric, caprl_family_of(bench))
+        sets, truncated = fit_captions(sets, self.protocol, config, self.judge_window())
         task = self.progress.start(f"judging {bench.name}", sum(
             len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
         scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                     on_progress=lambda k: self.progress.advance(task, k))
-        return aggregate(bench, samples, captions, sets, scored, captioner.spec, out_dir, config, prompts or {})
+        result, records = aggregate(bench, samples, captions, sets, scored, redact_url_credentials(captioner.spec),
+                                    out_dir, config, prompts or {})
+        result.truncated = truncated
+        return result, records
+
+    def judge_window(self) -> JudgeWindow | None:
+        """The judge's context window (read once, from its files or the engine already loaded)."""
+        if not hasattr(self, "_window"):
+            self._window = judge_window(self.options.judge, self.judge.loaded_engine)
+        return self._window
 
     # ---- one captioner, all benchmarks --------------------------------------------
     def settings(self, benchmarks: dict[str, BenchmarkResult]) -> RunSettings:
@@ -274,6 +285,6 @@ class Evaluator:
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            complete=sum(b.failed for b in results.values()) == 0, name=name,
                            average_over=list(average_over) if average_over else None)
-        write_atomic(out_dir / SAMPLES_FILE, "".join(r.to_line() for r in records))
+        write_atomic(out_dir / SAMPLES_FILE, redact_secrets("".join(r.to_line() for r in records)))
         record.write(out_dir)
         return record

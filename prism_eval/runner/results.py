@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from prism_eval.core.resilience import redact_secrets
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.jsonl import iter_jsonl, jsonl_line
 
@@ -128,6 +129,7 @@ class BenchmarkResult:
     source: str = ""
     question_set: str | None = None
     shipped: bool = False  # a benchmark spec that ships with prism-eval (published reference rows may apply)
+    truncated: int = 0  # captions cut from their end to fit the judge's context window
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -157,7 +159,8 @@ class BenchmarkResult:
                    num_captions=raw.get("num_captions"),
                    mean_caption_tokens=_number(raw.get("mean_caption_tokens"), "mean_caption_tokens", w),
                    kind=str(raw.get("kind") or ""), source=str(raw.get("source") or ""),
-                   question_set=raw.get("question_set"), shipped=bool(raw.get("shipped", False)))
+                   question_set=raw.get("question_set"), shipped=bool(raw.get("shipped", False)),
+                   truncated=int(raw.get("truncated") or 0))
 
 
 # ---------------------------------------------------------------- per answer
@@ -259,7 +262,8 @@ class RunRecord:
 
     def write(self, out_dir: Path) -> Path:
         path = Path(out_dir) / RESULTS_FILE
-        write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        write_atomic(path, redact_secrets(text))  # no credential reaches a file that is shared and published
         return path
 
     @classmethod

@@ -47,8 +47,8 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, kind TEXT, value TEXT)")
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the cache database ({_reason(exc)}); "
-                             "pass another --store or delete this file") from None
+            advice = "pass another --store or delete this file" if self.path.is_file() else "pass another --store"
+            raise StoreError(f"{self.path}: cannot open the cache database ({_reason(exc)}); {advice}") from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -143,6 +143,11 @@ class CachingJudge:
 
     def fingerprint(self) -> dict[str, Any]:
         return self.identity
+
+    @property
+    def loaded_engine(self) -> Any:
+        """The real judge if it is already built (None otherwise: asking never loads it)."""
+        return self._judge.get() if self._judge.loaded else None
 
     def _cached(self, method: str, requests: Sequence[JudgeRequest], extras: Sequence[Any],
                 call: Callable[[list[int]], list]) -> list:
