@@ -102,7 +102,7 @@ def display_name_map(names: Sequence[str], captioners: Sequence[str], blind: boo
 
 def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options: RunOptions, out: Path, *,
                    metric: str | None = None, blind: bool = False,
-                   names: dict[str, str] | None = None) -> list[CaptionerRun]:
+                   names: dict[str, str] | None = None, judge_defaulted: bool = False) -> list[CaptionerRun]:
     """Load the benchmarks once, then evaluate each captioner through one shared store and judge."""
     from prism_eval.api import load_benchmarks, suite_average
     from prism_eval.benchmarks import BenchmarkError
@@ -112,7 +112,7 @@ def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options
 
     specs = list(dict.fromkeys([*captioners, *(["none"] if blind else [])]))
     try:  # every input is checked before any model is loaded (runner/preflight.py)
-        checked = check_inputs(specs, options.judge, out)
+        checked = check_inputs(specs, options.judge, out, judge_defaulted)
         loaded = load_benchmarks(list(benchmarks), options, metric)
         notes = check_captions(checked, loaded, options.captions_per_image())
         lock = acquire(out)
@@ -198,6 +198,7 @@ def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[
         raise click.UsageError("give at least one --captioner")
     requested = list(benchmarks) or ["caprl"]
     values["protocol"] = values.get("protocol") or default_protocol(requested)
+    judge_defaulted = not values.get("judge")
     values["judge"] = values.get("judge") or default_judge(requested)
     try:
         load_plugins()
@@ -205,7 +206,7 @@ def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[
     except (ValueError, ImportError) as exc:
         raise fail(exc) from None
     runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind,
-                          names=display_name_map(names, captioners, blind))
+                          names=display_name_map(names, captioners, blind), judge_defaulted=judge_defaulted)
     print_leaderboard(runs)
     for r in runs:
         for name, res in r.record.benchmarks.items():

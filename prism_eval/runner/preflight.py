@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from prism_eval.benchmarks.types import Benchmark
 from prism_eval.engines.registry import Role, check_model_spec
 from prism_eval.io.writable import check_writable_dir
+from prism_eval.runner.options import BUILTIN_JUDGE
 
 
 class PreflightError(ValueError):
@@ -71,12 +72,23 @@ def check_model(spec: str, role: Role) -> Any:
     return None
 
 
-def check_inputs(captioners: Sequence[str], judge: str, out: str | Path | None) -> Checked:
-    """Steps 1 and 2: the output folder and every model spec, before any benchmark or model loads."""
+def check_inputs(captioners: Sequence[str], judge: str, out: str | Path | None, judge_defaulted: bool = False
+                 ) -> Checked:
+    """Steps 1 and 2: the output folder and every model spec, before any benchmark or model loads.
+
+    `judge_defaulted`: the user named no judge, so a problem with it names where it came from and the
+    offline alternative (a user who never typed the paper's judge should not have to guess why it is asked for).
+    """
     if out is not None:
         check_writable_dir(out, "--out")
     checked = Checked()
-    check_model(judge, "judge")
+    try:
+        check_model(judge, "judge")
+    except Exception as exc:
+        if not judge_defaulted:
+            raise
+        raise PreflightError(f"{exc} (no --judge given, so the run uses its suite's or protocol's own judge; "
+                             f"pass --judge {BUILTIN_JUDGE} to judge offline with the embedded model)") from None
     for spec in dict.fromkeys(captioners):
         found = check_model(spec, "captioner")
         if found is not None:

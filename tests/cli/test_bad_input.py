@@ -260,6 +260,8 @@ def test_each_malformed_input_gets_one_clear_line(error_corpus, tmp_path):
         args = ["run", *case.args, "--out", str(tmp_path / case.name)]
         if "--captioner" not in args:
             args += ["--captioner", "none"]
+        if "--judge" not in args:  # the default judge of a local file is the caprl paper's (not here offline)
+            args += ["--judge", "builtin:smollm2-135m"]
         if not case.extra.get("store"):
             args += ["--store", str(tmp_path / "store.sqlite")]
         proc = (run_cli(args, cwd=tmp_path) if case.name in IN_OWN_PROCESS else invoke_cli(args))

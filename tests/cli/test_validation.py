@@ -30,6 +30,7 @@ class Case:
     code: int = 1
     env: dict[str, str] = field(default_factory=dict)  # set: the case runs as its own process
     server: FakeOpenAI | None = None
+    default_judge: bool = False  # set: the run names no judge and gets its protocol's own
 
 
 def _bench(root: Path, name: str, rows: list, images: int = 2) -> Path:
@@ -212,6 +213,16 @@ def hub_id_with_no_network(root, ctx):
 
 
 @case
+def default_judge_with_no_network(root, ctx):
+    port = closed_port()  # a local file's default judge is the caprl paper's, a hub id
+    return Case(["-b", str(ctx["ok"])],
+                r"Qwen/Qwen2\.5-3B-Instruct: not in the local Hugging Face cache, .* \(no --judge given, so the run "
+                r"uses its suite's or protocol's own judge; pass --judge builtin:smollm2-135m to judge offline",
+                env={"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_CACHE": str(root / "empty-hub")},
+                default_judge=True)
+
+
+@case
 def hub_id_that_does_not_exist(root, ctx):
     hub = FakeOpenAI()  # stands in for the hub: GET /api/models/<id> answers 404
     return Case(["-b", str(ctx["ok"]), "-c", f"hf:{ctx['vlm']}", "-j", "hf:someorg/judge-typo"],
@@ -294,7 +305,7 @@ def test_each_mistake_gets_one_line_before_any_model_call(name, corpus, tmp_path
     args = ["run", *c.args]
     if "-c" not in args:
         args += ["-c", "none"]
-    if "-j" not in args:
+    if "-j" not in args and not c.default_judge:
         args += ["-j", f"hf:{ctx['judge']}"]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
