@@ -228,14 +228,17 @@ class Evaluator:
         captions = self.caption(captioner, samples, self.options.captions_per_image(self.protocol), prompts)
         sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
         config = self.options.utility_config(bench.answer_format, bench.metric, caprl_family_of(bench))
-        sets, truncated = fit_captions(sets, self.protocol, config, self.judge_window())
+        fitted = fit_captions(sets, self.protocol, config, self.judge_window())
+        sets = fitted.sets
+        for sample_id, reason in fitted.unfit.items():  # failed items, never scored as if uncaptioned
+            captions[sample_id] = Caption(sample_id, captioner.spec, [], status="failed", error=reason)
         task = self.progress.start(f"judging {bench.name}", sum(
             len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
         scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                     on_progress=lambda k: self.progress.advance(task, k))
         result, records = aggregate(bench, samples, captions, sets, scored, redact_url_credentials(captioner.spec),
                                     out_dir, config, prompts or {})
-        result.truncated = truncated
+        result.truncated = fitted.truncated
         return result, records
 
     def judge_window(self) -> JudgeWindow | None:

@@ -165,25 +165,42 @@ class _Fitter:
         return tok.decode(ids[:budget], skip_special_tokens=False) if budget > 0 else ""
 
 
+@dataclass
+class Fitted:
+    """Caption sets cut to the judge's window, how many captions were cut, and the samples that cannot fit.
+
+    `unfit` maps a sample id to why: its prompt overflows the window even with an empty caption, so
+    its items fail (an empty caption would silently score like the blind baseline).
+    """
+
+    sets: list[CaptionSet]
+    truncated: int = 0
+    unfit: dict[str, str] = field(default_factory=dict)
+
+
 def fit_captions(sets: Sequence[CaptionSet], protocol: Protocol, config: UtilityConfig,
-                 window: JudgeWindow | None) -> tuple[list[CaptionSet], int]:
-    """The caption sets with every caption cut to fit the judge's window; and how many were cut."""
+                 window: JudgeWindow | None) -> Fitted:
+    """The caption sets with every caption cut to fit the judge's window."""
     if window is None:
-        return list(sets), 0
+        return Fitted(list(sets))
     fitter = _Fitter(window, protocol, config)
-    out: list[CaptionSet] = []
-    truncated = 0
+    fitted = Fitted([])
     for cs in sets:
         questions = cs.sample.questions
         overhead = max((_request_bytes(*_requests("", q, protocol, config)) for q in questions), default=0)
         if not any(fitter.may_overflow(c, overhead) for c in cs.captions):
-            out.append(cs)
+            fitted.sets.append(cs)
             continue
         budget = fitter.budget(questions)
+        if budget <= 0:
+            fitted.unfit[cs.sample.id] = (
+                f"the judge's context ({window.context} tokens) cannot hold this image's longest question "
+                f"prompt even with an empty caption ({window.context - budget} tokens with the answer's room)")
+            continue
         captions = []
         for caption in cs.captions:
             cut = fitter.cut(caption, budget) if fitter.may_overflow(caption, overhead) else None
-            truncated += cut is not None
+            fitted.truncated += cut is not None
             captions.append(caption if cut is None else cut)
-        out.append(replace(cs, captions=captions))
-    return out, truncated
+        fitted.sets.append(replace(cs, captions=captions))
+    return fitted

@@ -82,13 +82,18 @@ def check_inputs(captioners: Sequence[str], judge: str, out: str | Path | None, 
     if out is not None:
         check_writable_dir(out, "--out")
     checked = Checked()
+    for spec, role in [(judge, "judge"), *((c, "captioner") for c in dict.fromkeys(captioners))]:
+        check_model_spec(spec, role)  # every spec parses before any is probed (probes may take seconds)
+    kind = check_model_spec(judge, "judge").kind
     try:
         check_model(judge, "judge")
     except Exception as exc:
-        if not judge_defaulted:
+        if kind == "builtin" or not (judge_defaulted or kind in ("hf", "vllm")):
             raise
-        raise PreflightError(f"{exc} (no --judge given, so the run uses its suite's or protocol's own judge; "
-                             f"pass --judge {BUILTIN_JUDGE} to judge offline with the embedded model)") from None
+        why = ("no --judge given, so the run uses its suite's or protocol's own judge; " if judge_defaulted
+               else "without the model or the hub, ")
+        raise PreflightError(f"{exc} ({why}pass --judge {BUILTIN_JUDGE} to judge offline with the embedded model)"
+                             ) from None
     for spec in dict.fromkeys(captioners):
         found = check_model(spec, "captioner")
         if found is not None:

@@ -101,7 +101,7 @@ def test_hostile_text_in_error_messages_is_stripped(tmp_path, where):
         (tmp_path / "b.jsonl").write_text(json.dumps({"id": "1", "image": "0.png", "question": "?", "answer": "x"}))
         args = ["run", "-b", str(tmp_path / "b.jsonl"), "-c", "none", "-j", hostile]
     else:
-        args = ["run", "-b", str(tmp_path / f"{hostile}.jsonl"), "-c", "none"]
+        args = ["run", "-b", str(tmp_path / f"{hostile}.jsonl"), "-c", "none", "-j", "builtin:smollm2-135m"]
     proc = _run([*args, "--store", str(tmp_path / "s.sqlite"), "-o", str(tmp_path / "out")], tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     error = [line for line in proc.stderr.splitlines() if "Error:" in line]  # after rich's show-cursor code

@@ -1,6 +1,6 @@
 """Captions longer than the judge's context are cut from their end, counted, and the cut prompt fits.
 
-The judge is a tiny local model whose config says 192 positions; a captions file
+The judge is a tiny local model whose config says 768 positions; a captions file
 gives one image a caption of a few thousand tokens and the other a short one.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli.test_bad_input import _noise, _png, mcq, run_cli, write_jsonl
 
-CONTEXT = 192
+CONTEXT = 768  # the caprl protocol's letter prompt takes about 670 of them with this tokenizer
 LONG = " ".join(f"The sign number {i} on the left wall is painted in a dark shade of red." for i in range(300))
 
 
@@ -43,14 +43,14 @@ def test_a_caption_over_the_judge_context_is_cut_and_counted(tmp_path, bench, sm
             str(tmp_path / "s.sqlite"), "-o", str(out)]
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "1 caption(s) of bench were longer than the judge's context and were cut from the end" in proc.stderr
+    assert "1 caption(s) of bench were longer than the judge's context and were cut from the end" in proc.stderr, proc.stderr[-3000:]
     result = json.loads((out / "results.json").read_text())["benchmarks"]["bench"]
     assert result["truncated"] == 1 and result["failed"] == 0
     samples = {json.loads(line)["image"]: json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()}
     cut = samples["img/0.png"]["caption"]
     assert LONG.startswith(cut[:200]) and len(cut) < len(LONG) / 10, "the caption's beginning is kept"
     assert samples["img/1.png"]["caption"] == "A small grey picture."
-    # the prompt the judge read, rebuilt from what samples.jsonl records, fits its 192 positions
+    # the prompt the judge read, rebuilt from what samples.jsonl records, fits its CONTEXT positions
     from transformers import AutoTokenizer
 
     from prism_eval.benchmarks import load_jsonl_benchmark
@@ -77,8 +77,39 @@ def test_captions_that_fit_need_no_tokenizer(bench):
     sample = load_jsonl_benchmark(bench).samples[0]
     window = JudgeWindow(context=4096, folder="/nonexistent")  # loading a tokenizer from here would fail
     sets = [CaptionSet(sample, ["A grey picture.", "Noise."])]
-    fitted, cut = fit_captions(sets, get_protocol("caprl"), UtilityConfig(), window)
-    assert cut == 0 and fitted[0].captions == sets[0].captions and window.tokenizer is None
+    fitted = fit_captions(sets, get_protocol("caprl"), UtilityConfig(), window)
+    assert fitted.truncated == 0 and fitted.sets[0].captions == sets[0].captions and window.tokenizer is None
+    assert not fitted.unfit
+
+
+def test_a_prompt_that_cannot_fit_even_uncaptioned_fails_its_items(tmp_path, bench, small_judge):
+    """Cutting the caption to nothing would score it like the blind baseline; the items fail instead."""
+    from prism_eval.benchmarks import load_jsonl_benchmark
+    from prism_eval.core.protocols import get_protocol
+    from prism_eval.core.utility import CaptionSet, UtilityConfig
+    from prism_eval.runner.fit import JudgeWindow, fit_captions
+
+    sample = load_jsonl_benchmark(bench).samples[0]
+    fitted = fit_captions([CaptionSet(sample, ["A grey picture."])], get_protocol("caprl"), UtilityConfig(),
+                          JudgeWindow(context=24, folder=str(small_judge)))
+    assert fitted.sets == [] and fitted.truncated == 0
+    assert "cannot hold this image's longest question prompt even with an empty caption" in fitted.unfit[sample.id]
+
+    tiny = tmp_path / "tiny-window"
+    shutil.copytree(small_judge, tiny)
+    config = json.loads((tiny / "config.json").read_text())
+    config["max_position_embeddings"] = 24
+    (tiny / "config.json").write_text(json.dumps(config))
+    caps = write_jsonl(tmp_path / "caps.jsonl", [{"image": f"img/{i}.png", "caption": "A grey picture."}
+                                                 for i in range(2)])
+    out = tmp_path / "out"
+    proc = run_cli(["run", "-b", str(bench), "-c", f"file:{caps}", "-j", f"hf:{tiny}", "--store",
+                    str(tmp_path / "s.sqlite"), "-o", str(out)], cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr[-3000:]  # incomplete: every item failed, none scored
+    result = json.loads((out / "results.json").read_text())["benchmarks"]["bench"]
+    assert result["failed"] == 2 and result["score"] is None
+    errors = [json.loads(line)["error"] for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all("even with an empty caption" in e for e in errors)
 
 
 def test_the_window_comes_from_the_judge_files(small_judge, tiny_lm_dir):
