@@ -25,6 +25,7 @@ from prism_eval.engines.registry import parse_model_spec, redact_url_credentials
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.images import open_image
 from prism_eval.runner.aggregate import aggregate
+from prism_eval.runner.diagnostics import diagnose_benchmark
 from prism_eval.runner.identity import identity_digest, model_identity
 from prism_eval.runner.options import RunOptions
 from prism_eval.runner.results import SAMPLES_FILE, BenchmarkResult, RunRecord, RunSettings, SampleRecord
@@ -199,7 +200,11 @@ class Evaluator:
             len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
         scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                     on_progress=lambda k: self.progress.advance(task, k))
-        return aggregate(bench, samples, captions, sets, scored, captioner.spec, out_dir, config, prompts or {})
+        result, records = aggregate(bench, samples, captions, sets, scored, captioner.spec, out_dir, config,
+                                    prompts or {})
+        diagnose_benchmark(result, records, sets, judge=self.judge, protocol=self.protocol, config=config,
+                           lengths=self.options.length_curve, progress=self.progress, name=bench.name)
+        return result, records
 
     # ---- one captioner, all benchmarks --------------------------------------------
     def settings(self, benchmarks: dict[str, BenchmarkResult]) -> RunSettings:
