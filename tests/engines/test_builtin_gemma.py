@@ -16,6 +16,7 @@ import pytest
 from prism_eval.engines import builtin
 from prism_eval.engines.base import EngineError
 from prism_eval.engines.gguf_chunks import ChunkedGGUF, GGUFChunk
+from tests.engines.test_tokens import _check_tokenizer
 
 GEMMA = builtin.BUILTINS["gemma3-270m"].chunked
 
@@ -109,6 +110,7 @@ def test_gemma_judge_scores_reference_captions_above_empty_ones(tmp_path):
     judge = load_judge("builtin:gemma3-270m")
     assert judge.scorer.share and judge.scorer.window == 512  # demo prompts fit Gemma's sliding window
     assert judge.fingerprint()["spec"] == "builtin:gemma3-270m" and judge.tokenizer.chat_template is None
+    _check_tokenizer(judge.tokenizer)  # caption lengths and truncation in Gemma's own tokens
     # A base model: the prompt must start with its <bos> (Gemma's outputs are noise without it).
     for fmt in ("chatml", "model"):
         req = JudgeRequest(messages=(("user", "Caption: a red car.\nQuestion: colour?"),), prefill="The answer is",
