@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
 from caprl_train.config import DataConfig, EvalSettings, GRPOSettings, LoraSettings, RewardConfig, TrainConfig
 from caprl_train.curate import FilterConfig, GenerateConfig
+from prism_eval.cli.common import SafeGroup, fail
 
 
 def _kind(tp: Any) -> tuple[Any, bool]:
@@ -85,6 +87,15 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, Any]:
     return out
 
 
+def _check_number(name: str, value: Any, flag: str) -> None:
+    """click's FLOAT reads 'nan' and 'inf': a NaN temperature or learning rate would train or sample on
+    nothing sensible without a word. Temperatures are also never negative."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.UsageError(f"{flag} {value}: must be a finite number")
+    if isinstance(value, (int, float)) and "temperature" in name and value < 0:
+        raise click.UsageError(f"{flag} {value}: a temperature must be 0 or more")
+
+
 def apply_options(obj: Any, values: dict[str, Any], prefix: str = "", rename: dict[str, str] | None = None,
                   skip: tuple[str, ...] = ()) -> Any:
     """Set the fields of dataclass `obj` from parsed click values that were given (not None / not empty)."""
@@ -98,6 +109,7 @@ def apply_options(obj: Any, values: dict[str, Any], prefix: str = "", rename: di
         if value is None or value == ():
             continue
         tp, _ = _kind(hints[f.name])
+        _check_number(f.name, value, f"--{dest.replace('_', '-')}")
         if typing.get_origin(tp) in (tuple, list):
             value = tuple(part.strip() for v in value for part in str(v).split(",") if part.strip())
         elif typing.get_origin(tp) is dict:
@@ -139,11 +151,39 @@ def _read_config(path: str) -> dict[str, Any]:
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return click.ClickException(text)
+    """One `Error:` line: the exception's first line, credentials redacted."""
+    return fail(exc)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+Pairs = Sequence[tuple[str, str]]
+
+
+def _preflight(models: Pairs, folders: Pairs = (), files: Pairs = (), datasets: Pairs = (),
+               weights: Pairs = ()) -> None:
+    """The checks `prism-eval run` makes, before any model loads: every (spec, role) model and every
+    (flag, folder or hub id) of weights can be loaded (local folder exists, hub id reachable or cached,
+    server answering), every output writable, every hub dataset reachable. Each failure is one line."""
+    from prism_eval.engines.hub import check_hub_repo, looks_local
+    from prism_eval.io.writable import check_writable_dir, check_writable_file
+    from prism_eval.runner.preflight import check_model, check_weights
+
+    try:
+        for flag, target in weights:
+            check_weights(target, f"{flag} {target}")
+        for flag, folder in folders:
+            check_writable_dir(folder, flag)
+        for flag, file in files:
+            check_writable_file(file, flag)
+        for spec, role in models:
+            check_model(spec, role)  # type: ignore[arg-type]
+        for flag, source in datasets:
+            if not looks_local(source):
+                check_hub_repo(source, "dataset", what=f"{flag} ")
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(exc) from None
+
+
+@click.group(cls=SafeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 def main() -> None:
     """Train captioners on the caption-utility reward (CapRL) and curate the QA data it needs."""
 
@@ -156,7 +196,8 @@ REWARD_RENAME = {"temperature": "judge_temperature", "seed": "reward_seed", "jud
                  "protocol": "protocol", "scoring": "scoring", "estimator": "estimator",
                  "questions_per_caption": "questions_per_caption", "shuffle": "shuffle",
                  "cannot_answer": "cannot_answer", "label_quirk": "label_quirk", "length_l1": "length_l1",
-                 "length_l2": "length_l2", "length_beta": "length_beta", "judge_batch": "judge_batch"}
+                 "length_l2": "length_l2", "length_beta": "length_beta", "judge_batch": "judge_batch",
+                 "compat": "compat", "caprl_launcher": "caprl_launcher"}
 REWARD_SKIP = ("max_completion_length", "eos_token_ids")
 GRPO_RENAME = {"extra": "grpo_arg"}
 LORA_RENAME = {"enabled": "lora", "target_modules": "lora_target_modules", "merge_on_save": "merge_lora"}
@@ -210,6 +251,8 @@ def train_cmd(print_config: bool, **values: Any) -> None:
         return
     from caprl_train.train import train
 
+    _preflight([(cfg.reward.judge, "judge")], folders=[("--output-dir", cfg.output_dir)],
+               datasets=[("--data", cfg.data.source)], weights=[("--model", cfg.model)])
     try:
         result = train(cfg)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -238,6 +281,7 @@ def curate_generate(images: str, out: str, **values: Any) -> None:
     from caprl_train.curate import CurateError, generate_qa
 
     cfg = apply_options(GenerateConfig(), values)
+    _preflight([(cfg.vlm, "captioner")], files=[("--out", out)])
     try:
         report = generate_qa(images, out, cfg)
     except (CurateError, ValueError, OSError, RuntimeError) as exc:
@@ -248,6 +292,9 @@ def curate_generate(images: str, out: str, **values: Any) -> None:
     for problem, count in report.problems.most_common(5):
         click.echo(f"  {count} x {problem}")
     click.echo(f"wrote {out}, {out}.raw.jsonl (every output) and {out}.report.json")
+    if report.questions == 0:  # an empty training file is a failed step, whatever wrote it
+        raise click.ClickException(f"{images}: no question could be read from any image's output "
+                                   f"(see {out}.raw.jsonl for what the VLM wrote)")
 
 
 @curate.command("filter")
@@ -263,6 +310,20 @@ def curate_filter(qa_file: str, out: str, image_root: str | None, **values: Any)
     try:
         cfg = apply_options(FilterConfig(), values)
         cfg.__post_init__()
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    from prism_eval.engines.dp import NO_REPLICAS
+    from prism_eval.engines.registry import ModelSpecError, parse_model_spec
+
+    try:
+        kind = parse_model_spec(cfg.vlm, "captioner").kind
+    except ModelSpecError as exc:
+        raise _fail(exc) from None
+    if kind in NO_REPLICAS:
+        raise click.ClickException(f"--vlm {cfg.vlm}: filtering asks a model that sees the images; give one "
+                                   "(hf:, vllm:, openai:)")
+    _preflight([(cfg.vlm, "captioner")], files=[("--out", out)])
+    try:
         report = filter_qa(qa_file, out, cfg, image_root=image_root)
     except (CurateError, DataError, ValueError, OSError, RuntimeError) as exc:
         raise _fail(exc) from exc

@@ -4,15 +4,17 @@ The command line is generated from these fields (caprl_train.cli), as trl does
 with its configs, so a flag, its help and its allowed values cannot drift from
 the setting they set. Choices come from prism_eval's core constants.
 
-Defaults follow CapRL-3B's released training script where it states a value
+Defaults follow CapRL-3B's released training recipe where it states a value
 (lr 1e-6, group 8, temperature 1.0, no KL, 4096 caption tokens, 20 warm-up
-steps) and the paper where the script is silent or contradicts it (group
-mean/std advantages: the paper says GRPO, the script says RLOO). The README has
-the full mapping.
+steps, 1,024 captions per step, per-caption loss averaging, every part of the
+policy trained, images at the processor's own pixel cap, about 3 epochs) and
+the paper where the script is silent or contradicts it (group mean/std
+advantages: the paper says GRPO, the script says RLOO). The README has the
+full mapping.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from prism_eval.core.protocols import CAPRL_CAPTION_PROMPT, ESTIMATORS, OPTION_NORMS, PROTOCOLS, SCORING_MODES
@@ -21,6 +23,7 @@ from prism_eval.core.utility import UtilityConfig
 DEFAULT_POLICY = "Qwen/Qwen2.5-VL-3B-Instruct"
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+TRAIN_PARTS = ("vision", "projector", "language")
 
 
 def setting(default: Any = None, help: str = "", choices: tuple[str, ...] | None = None, *,
@@ -49,7 +52,8 @@ class DataConfig:
     prompt: str = setting(CAPRL_CAPTION_PROMPT, "the captioning instruction")
     image_size: int | None = setting(None, "resize every image to this square (a multiple of 28 for Qwen2.5-VL; "
                                            "advised with vLLM rollouts)")
-    max_image_side: int | None = setting(1024, "downscale images whose long side exceeds this")
+    max_image_side: int | None = setting(None, "downscale images whose long side exceeds this (unset: the "
+                                               "processor's own pixel cap decides, as in CapRL's recipe)")
     min_questions: int = setting(1, "skip images with fewer questions")
 
 
@@ -58,17 +62,19 @@ class RewardConfig:
     """Reward settings; defaults follow CapRL's reward server (qa_num=8, shuffle on, 'cannot answer' added).
 
     `questions_per_caption=None` asks every question once (the server's --all_qa).
-    The expected estimator has the sampled reward's expectation without its noise.
+    The default judge is CapRL's, Qwen2.5-3B-Instruct, read as letter log-probabilities with the expected
+    estimator: the noise-free expectation of CapRL's one sampled letter (a test checks the two agree).
+    `compat="caprl"` is CapRL's reward exactly: one answer sampled at T=0.6 (10 tokens), the first capital
+    A-I in it, questions drawn and options shuffled anew for every caption, the appended option labelled F;
+    `caprl_launcher` picks the released launcher (no shuffle, nothing appended) or the paper's (both).
     The length term is CapRL++'s: full reward up to l1 caption tokens, linear to 0 at l2, weight beta.
     """
 
-    judge: str = setting("builtin:smollm2-135m", "judge spec: builtin:smollm2-135m, hf:<path>, vllm:<path>, "
-                                                 "openai:<model>@<url>")
+    judge: str = setting("Qwen/Qwen2.5-3B-Instruct", "judge spec (CapRL's: Qwen/Qwen2.5-3B-Instruct); "
+                                                     "builtin:smollm2-135m runs anywhere, offline")
     protocol: str = setting("caprl", "the judge protocol", tuple(PROTOCOLS))
-    # option-loglik because the default judge is the 135M built-in one, which is at chance in letter mode
-    # (measured on the demo: expected reward 21% for honest captions and for hacks alike); with a
-    # multi-billion-parameter judge, letter-logprob is CapRL's own procedure.
-    scoring: str = setting("option-loglik", "how the judge answers", SCORING_MODES)
+    scoring: str | None = setting(None, "how the judge answers (unset: letter-logprob, or option-loglik for a "
+                                        "built-in judge, which is at chance when asked for letters)", SCORING_MODES)
     option_norm: str = setting("mean", "option-loglik only: per-token mean, sum, or pmi", OPTION_NORMS)
     estimator: str = setting("expected", "argmax / expected (probability of the gold letter) / sampled (one "
                                          "sampled answer per ask)", ESTIMATORS)
@@ -77,6 +83,10 @@ class RewardConfig:
     shuffle: bool = setting(True, "shuffle the options on every ask")
     cannot_answer: bool = setting(True, "append 'Can not answer based on the caption'")
     label_quirk: bool = setting(False, "label the appended option F, as CapRL's released server did")
+    compat: str | None = setting(None, "caprl: CapRL's reward exactly (sampled letter, first A-I, draws and "
+                                       "shuffles per caption)", ("caprl",))
+    caprl_launcher: str = setting("paper", "with --compat caprl: the released launcher (no shuffle, no appended "
+                                           "option) or the paper's (both)", ("released", "paper"))
     temperature: float | None = setting(None, "judge temperature for the expected and sampled estimators "
                                               "(unset: the protocol's)")
     seed: int = setting(0, "seed of question draws, shuffles and sampled answers")
@@ -88,10 +98,30 @@ class RewardConfig:
     # a completion that reaches the cap without one of these was truncated (set from the policy's tokenizer)
     eos_token_ids: tuple[int, ...] = setting((), "set from the policy")
 
+    def resolved(self) -> "RewardConfig":
+        """The settings in force: under compat caprl, CapRL's reward procedure replaces the scoring choices."""
+        if self.compat != "caprl":
+            if self.scoring:
+                return self
+            return replace(self, scoring=PROTOCOLS.get(self.protocol).scoring_for(self.judge))
+        paper = self.caprl_launcher == "paper"
+        return replace(self, scoring="generate", estimator="sampled", shuffle=paper, cannot_answer=paper,
+                       label_quirk=True)
+
+    def protocol_overrides(self) -> dict[str, Any]:
+        settings = self.resolved()
+        overrides: dict[str, Any] = {"shuffle": settings.shuffle, "cannot_answer": settings.cannot_answer,
+                                     "label_quirk": settings.label_quirk}
+        if self.compat == "caprl":
+            overrides["parser"] = "first-letter"  # CapRL's parse_easy: the first capital A-I anywhere
+        return overrides
+
     def utility_config(self, step: int = 0) -> UtilityConfig:
-        return UtilityConfig(scoring=self.scoring, estimator=self.estimator, draws=self.questions_per_caption,
-                             option_norm=self.option_norm, seed=self.seed + step, temperature=self.temperature,
-                             batch_size=self.judge_batch)
+        settings = self.resolved()
+        return UtilityConfig(scoring=settings.scoring, estimator=settings.estimator,
+                             draws=settings.questions_per_caption, option_norm=settings.option_norm,
+                             seed=settings.seed + step, temperature=settings.temperature,
+                             batch_size=settings.judge_batch, independent_draws=self.compat == "caprl")
 
 
 @dataclass
@@ -104,16 +134,21 @@ class GRPOSettings:
     max_completion_length: int = setting(4096, "maximum caption tokens")
     learning_rate: float = setting(1e-6, "learning rate")
     beta: float = setting(0.0, "KL coefficient (0: no reference model)")
-    loss_type: str = setting("dapo", "trl loss aggregation", LOSS_TYPES)
+    loss_type: str = setting("grpo", "trl loss aggregation (grpo: each caption's token mean, then the mean over "
+                                     "captions, as CapRL's recipe averages per sequence)", LOSS_TYPES)
     scale_rewards: str = setting("group", "advantage scaling: group std, batch std, or none (RLOO-like)",
                                  ("group", "batch", "none"))
     epsilon: float = setting(0.2, "clip range")
     epsilon_high: float | None = setting(None, "upper clip range (unset: epsilon)")
     num_iterations: int = setting(1, "policy updates per generation")
     per_device_train_batch_size: int = setting(8, "completions (not images) per device per micro-step")
-    gradient_accumulation_steps: int = setting(8, "micro-steps per optimizer step")
+    captions_per_step: int | None = setting(1024, "completions per optimizer step over all GPUs (CapRL: 128 "
+                                                  "images x 8); sets the gradient accumulation")
+    gradient_accumulation_steps: int | None = setting(None, "micro-steps per optimizer step (unset: from "
+                                                            "--captions-per-step)")
     steps_per_generation: int | None = setting(None, "optimizer steps per generation batch")
-    num_train_epochs: float = setting(1.0, "epochs over the QA data")
+    num_train_epochs: float = setting(3.0, "epochs over the QA data (CapRL-3B's released checkpoint: step 1800 "
+                                           "of 128 images, about 3 epochs of CapRL-QA-75K)")
     max_steps: int = setting(-1, "stop after this many steps (-1: the epochs decide)")
     warmup_steps: int = setting(20, "linear warm-up steps")
     lr_scheduler_type: str = setting("linear", "learning-rate schedule")
@@ -177,6 +212,8 @@ class TrainConfig:
                                  "still run in bf16 by autocast on a GPU; with --lora the frozen base in bf16 on a "
                                  "GPU)", DTYPES)
     trust_remote_code: bool = setting(False, "allow the policy's repository to run its own code")
+    train_parts: tuple[str, ...] = setting(TRAIN_PARTS, "which parts of the policy train: vision (encoder), projector, "
+                                                        "language (model); the rest is frozen (CapRL trains all)")
     attn_implementation: str | None = setting(None, "e.g. flash_attention_2, sdpa")
     resume_from_checkpoint: str | None = setting(None, "a checkpoint-N folder to resume from")
     data: DataConfig = setting(factory=DataConfig)
@@ -190,4 +227,4 @@ class TrainConfig:
 
 
 __all__ = ["DataConfig", "RewardConfig", "GRPOSettings", "LoraSettings", "EvalSettings", "TrainConfig",
-           "DEFAULT_POLICY", "setting"]
+           "DEFAULT_POLICY", "TRAIN_PARTS", "setting"]

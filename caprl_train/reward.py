@@ -69,8 +69,7 @@ class CaptionUtilityReward:
             from prism_eval.engines.registry import load_judge
             judge = load_judge(self.config.judge)
         self.judge = judge
-        self.protocol = get_protocol(self.config.protocol, shuffle=self.config.shuffle,
-                                     cannot_answer=self.config.cannot_answer, label_quirk=self.config.label_quirk)
+        self.protocol = get_protocol(self.config.protocol, **self.config.protocol_overrides())
         self.last_stats: dict[str, float] = {}
 
     def score(self, samples: Sequence[Sample], captions: Sequence[Sequence[str]], step: int = 0):

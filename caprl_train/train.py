@@ -6,15 +6,13 @@ a policy VLM, the QA data (caprl_train.data), the caption-utility reward
 evaluation during training (caprl_train.callbacks). Every GRPO setting is a
 field of `GRPOSettings`; anything else GRPOConfig takes goes through `extra`.
 
-Defaults follow CapRL-3B's released training script where it states a value
-(lr 1e-6, group 8, temperature 1.0, no KL, 4096 caption tokens, 20 warm-up
-steps) and the paper where the script is silent or contradicts it (group
-mean/std advantages: the paper says GRPO, the script says RLOO). README.md has
-the full mapping.
+Defaults follow CapRL-3B's released recipe (caprl_train.config has the list);
+README.md has the full mapping.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Sequence
 from caprl_train.callbacks import GradModeGuard, PrismEvalCallback
 from caprl_train.config import (
     DEFAULT_POLICY,
+    TRAIN_PARTS,
     DataConfig,
     EvalSettings,
     GRPOSettings,
@@ -31,6 +30,7 @@ from caprl_train.config import (
     TrainConfig,
 )
 from caprl_train.data import load_training_data
+from caprl_train.parts import freeze_parts
 from caprl_train.reward import CaptionUtilityReward
 
 _GRPO_PASSTHROUGH = ("num_generations", "temperature", "top_p", "max_completion_length", "learning_rate", "beta",
@@ -56,6 +56,7 @@ def build_grpo_config(cfg: TrainConfig):
 
     g = cfg.grpo
     kw: dict[str, Any] = {name: getattr(g, name) for name in _GRPO_PASSTHROUGH}
+    kw["gradient_accumulation_steps"] = accumulation_steps(g, int(os.environ.get("WORLD_SIZE", "1")))
     if kw["steps_per_generation"] is None:
         kw.pop("steps_per_generation")
     if kw["vllm_server_base_url"] is None:
@@ -72,6 +73,20 @@ def build_grpo_config(cfg: TrainConfig):
         raise ValueError(f"--grpo-arg: {', '.join(sorted(unknown))} is not a GRPOConfig field")
     kw.update(g.extra)
     return GRPOConfig(**kw)
+
+
+def accumulation_steps(g: GRPOSettings, world_size: int) -> int:
+    """Micro-steps per optimizer step: as given, else what makes --captions-per-step over all processes."""
+    if g.gradient_accumulation_steps is not None:
+        return g.gradient_accumulation_steps
+    if not g.captions_per_step:
+        return 1
+    per_micro_step = g.per_device_train_batch_size * world_size
+    if g.captions_per_step % per_micro_step:
+        raise ValueError(f"--captions-per-step {g.captions_per_step}: not a multiple of --per-device-train-batch-"
+                         f"size {g.per_device_train_batch_size} x {world_size} process(es); set "
+                         "--gradient-accumulation-steps instead")
+    return g.captions_per_step // per_micro_step
 
 
 def peft_config(lora: LoraSettings):
@@ -149,6 +164,11 @@ def build_trainer(cfg: TrainConfig, judge: Any = None, callbacks: Sequence[Any] 
                                        attn_implementation=cfg.attn_implementation)
     else:
         model, processor = policy
+    if cfg.lora.enabled and set(cfg.train_parts) != set(TRAIN_PARTS):
+        raise ValueError("--train-parts does not apply with --lora; choose the adapted modules with "
+                         "--lora-target-modules")
+    if not cfg.lora.enabled:
+        freeze_parts(model, cfg.train_parts)
     cfg.reward.max_completion_length = cfg.grpo.max_completion_length
     cfg.reward.eos_token_ids = _eos_ids(model, processor.tokenizer)
     if judge is None:

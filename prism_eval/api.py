@@ -16,9 +16,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from prism_eval.benchmarks import Benchmark, expand_names, load_benchmark
+from prism_eval.benchmarks import Benchmark, expand_names, load_benchmark, suite_of
+from prism_eval.benchmarks.names import unique_benchmarks
 from prism_eval.plugins import load_plugins
 from prism_eval.runner.evaluator import CaptionerRef, Evaluator, Progress
+from prism_eval.runner.lock import output_lock
 from prism_eval.runner.naming import display_names, folder_name
 from prism_eval.runner.options import RunOptions
 from prism_eval.runner.results import RunRecord
@@ -38,13 +40,13 @@ def load_benchmarks(names: Sequence[str | Benchmark], options: RunOptions, metri
             continue
         loaded.extend(load_benchmark(name, limit=options.limit, metric=metric, compat=options.compat)
                       for name in expand_names([str(item)]))
-    return loaded
+    return unique_benchmarks(loaded)  # results are keyed by name: two benchmarks never share one
 
 
 def evaluate(captioner: str | Any, benchmarks: Sequence[str | Benchmark], *, options: RunOptions | None = None,
              out: str | Path | None = None, name: str | None = None, session: Evaluator | None = None,
              judge_engine: Any = None, progress: Progress | None = None, metric: str | None = None,
-             **settings: Any) -> RunRecord:
+             average_over: Sequence[str] | None = None, **settings: Any) -> RunRecord:
     """Caption `benchmarks` with `captioner`, let the judge answer, score, write and return the RunRecord.
 
     captioner: a model spec (hf:, vllm:, openai:, file:, none, org/name) or a built captioner engine
@@ -54,6 +56,8 @@ def evaluate(captioner: str | Any, benchmarks: Sequence[str | Benchmark], *, opt
     out: the run folder (results.json, samples.jsonl, thumbs/); default runs/<captioner name>.
     session: an Evaluator to reuse (same store and judge) across several captioners.
     judge_engine: an already loaded judge to share (ignored when a session is given).
+    average_over: the benchmarks the headline average covers; default all, or the declared set when
+      `benchmarks` is exactly one suite (the caprl suite averages Table 3's 11, not VisuLogic).
     """
     load_plugins()
     unknown = sorted(set(settings) - _OPTION_NAMES)
@@ -67,6 +71,17 @@ def evaluate(captioner: str | Any, benchmarks: Sequence[str | Benchmark], *, opt
     ref = (CaptionerRef.from_spec(captioner, session.options) if isinstance(captioner, str)
            else CaptionerRef.from_engine(captioner))
     loaded = load_benchmarks(benchmarks, session.options, metric)
+    if average_over is None:
+        average_over = suite_average(benchmarks)
     if out is None:
         out = Path("runs") / folder_name(display_names([ref.spec])[ref.spec])
-    return session.run(ref, loaded, Path(out), name=name)
+    with output_lock(out):  # two runs writing one folder would silently replace each other's results
+        return session.run(ref, loaded, Path(out), name=name, average_over=average_over)
+
+
+def suite_average(names: Sequence[str | Benchmark]) -> list[str] | None:
+    """A suite's declared headline set when the run is exactly that suite; else None (average everything)."""
+    if len(names) != 1 or isinstance(names[0], Benchmark):
+        return None
+    suite = suite_of(str(names[0]))
+    return list(suite.average_over) if suite is not None else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from caprl_train.config import setting
-from caprl_train.curate.common import _ask, _jsonl, _open, find_images, with_system_prompt
+from caprl_train.curate.common import CurateError, _ask, _jsonl, _open, find_images, with_system_prompt
 from caprl_train.curate.parse import parse_mcqs
 from caprl_train.data import training_row
 from prism_eval.core.records import ImageRef, Sampling
@@ -88,6 +88,17 @@ def _problem_kind(problem: str) -> str:
     return re.split(r" \(|'", kind, maxsplit=1)[0].strip()
 
 
+def _check_saved_outputs(captioner: Any, items: list, vlm: str) -> None:
+    """`--vlm file:` re-parses saved outputs: every image needs one, found before anything is written."""
+    lookup = getattr(captioner, "lookup", None)
+    if lookup is None:
+        return
+    missing = [it.id for it in items if lookup([ImageRef(key=it.id, sha256="", path=str(it.path))]) is None]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CurateError(f"--vlm {vlm}: no saved output for image {missing[0]!r}{more}")
+
+
 def generate_qa(images: str | Path, out: str | Path, cfg: GenerateConfig, captioner: Any = None,
                 progress: Callable[[int], None] | None = None) -> GenerateReport:
     """Ask the VLM for questions about every image; write the training layout and a raw-output file.
@@ -101,6 +112,7 @@ def generate_qa(images: str | Path, out: str | Path, cfg: GenerateConfig, captio
     items = find_images(images, out.parent, cfg.limit)
     if captioner is None:
         captioner = load_captioner(cfg.vlm)
+    _check_saved_outputs(captioner, items, cfg.vlm)
     captioner, how = with_system_prompt(captioner, GENERATE_SYSTEM_PROMPT)
     user = GENERATE_USER_TEXT if how == "system-message" else f"{GENERATE_SYSTEM_PROMPT}\n\n{GENERATE_USER_TEXT}"
     sampling = Sampling(temperature=cfg.temperature, top_p=1.0, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)

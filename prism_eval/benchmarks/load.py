@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prism_eval.benchmarks.caprl_files import CAPRL_EVAL_FILES
 from prism_eval.benchmarks.catalog.index import get_suite, list_specs, list_suites
 from prism_eval.benchmarks.catalog.rows import load_spec_benchmark
 from prism_eval.benchmarks.catalog.schema import SuiteSpec
@@ -20,6 +21,7 @@ from prism_eval.core.registry import Registry, did_you_mean
 # prefix -> loader(name, limit=...) -> Benchmark, as an import string
 SOURCES: Registry = Registry("benchmark source", BenchmarkError)
 SOURCES.register("lmms", "prism_eval.integrations.lmms.tasks:load_lmms_benchmark")
+SOURCES.register("caprl", "prism_eval.benchmarks.caprl_files:load_caprl_benchmark")
 
 
 def register_benchmark_source(prefix: str, loader: object) -> None:
@@ -61,6 +63,15 @@ def default_protocol(names: list[str]) -> str:
     return "caprl"
 
 
+def default_judge(names: list[str]) -> str | None:
+    """The judge the first requested suite declares (its paper's), or None."""
+    for name in names:
+        suite = suite_of(name)
+        if suite is not None and suite.judge:
+            return suite.judge
+    return None
+
+
 def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | None = None,
                    compat: str | None = None) -> Benchmark:
     """A benchmark by spec name or YAML path, `lmms:<task>`, or a local JSONL file.
@@ -72,6 +83,8 @@ def load_benchmark(name_or_path: str, limit: int | None = None, metric: str | No
             parse_metric(metric)
         except MetricError as exc:
             raise BenchmarkError(f"--metric: {exc}") from None
+    if compat == "caprl" and name_or_path in CAPRL_EVAL_FILES:
+        name_or_path = f"caprl:{name_or_path}"  # CapRL's own questions, images and prompts
     path = Path(name_or_path)
     source = _source(name_or_path)
     if source is not None:

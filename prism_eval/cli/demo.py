@@ -9,14 +9,14 @@ import click
 from prism_eval.cli.common import console, fail, shown
 from prism_eval.cli.run import print_leaderboard, run_captioners
 from prism_eval.core.protocols import SCORING_MODES
-from prism_eval.runner.options import DEFAULT_JUDGE
+from prism_eval.runner.options import BUILTIN_JUDGE
 
 __all__ = ["demo_command"]
 
 
 @click.command("demo")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True)
+@click.option("--judge", "-j", default=BUILTIN_JUDGE, show_default=True)
 @click.option("--scoring", type=click.Choice(SCORING_MODES), default="option-loglik", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False), default=None)
@@ -27,9 +27,14 @@ def demo_command(out: str, judge: str, scoring: str, seed: int, store: str | Non
                  length_curve: str | None) -> None:
     """Run the embedded demo benchmark offline with the built-in judge and write its leaderboard."""
     from prism_eval.demo.run import demo_options, prepare_demo, validity_summary, write_validity
+    from prism_eval.io.writable import OutputError, check_writable_dir
 
     started = time.perf_counter()
     root = Path(out)
+    try:
+        check_writable_dir(root, "--out")  # before the demo data and the tiny model are written
+    except OutputError as exc:
+        raise fail(exc) from None
     inputs = prepare_demo(root, seed=seed)
     try:
         options = demo_options(root, judge=judge, scoring=scoring, seed=seed, store=store, limit=limit,

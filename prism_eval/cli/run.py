@@ -10,7 +10,7 @@ import click
 
 from prism_eval.cli.common import EXIT_INCOMPLETE, UserError, console, fail, out_console, progress_bars, shown
 from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, PROTOCOLS, SCORING_MODES
-from prism_eval.runner.options import COMPAT_MODES, DEFAULT_JUDGE, RunOptions
+from prism_eval.runner.options import BUILTIN_JUDGE, COMPAT_MODES, RunOptions
 
 _OPTION_FIELDS = [f.name for f in fields(RunOptions)]
 
@@ -21,17 +21,23 @@ def run_options(f: Callable) -> Callable:
         click.option("--captioner", "-c", "captioners", multiple=True,
                      help="Model spec (hf:, vllm:, openai:MODEL@URL, file:CAPTIONS.jsonl, none, or org/name). "
                           "Repeatable."),
+        click.option("--name", "names", multiple=True, metavar="[SPEC=]NAME",
+                     help="Display name stored in results.json (one captioner: NAME; several: SPEC=NAME). "
+                          "Repeatable."),
         click.option("--blind/--no-blind", default=False,
                      help="Also run the blind baseline (captioner `none`) beside the given captioners."),
         click.option("--benchmark", "-b", "benchmarks", multiple=True,
                      help="Benchmark or suite name, lmms:<task>, or a local JSONL file. Repeatable. "
                           "Default: the caprl suite."),
-        click.option("--judge", "-j", default=DEFAULT_JUDGE, show_default=True, help="Judge model spec."),
+        click.option("--judge", "-j", default=None,
+                     help="Judge model spec. Default: the judge the suite's or protocol's paper used (caprl suite: "
+                          f"internlm/CapRL-Eval-3B); {BUILTIN_JUDGE} runs offline."),
         click.option("--protocol", "-p", default=None, metavar="NAME",
                      help=f"{' | '.join(PROTOCOLS)} (or one a plugin adds). Default: the suite's own "
                           "(caprl-eval for the caprl suite, prism for prism), else caprl."),
         click.option("--compat", type=click.Choice(COMPAT_MODES), default=None,
-                     help="Score with CapRL's published metric quirks (to reproduce its numbers)."),
+                     help="Reproduce a paper's own code: caprl (CapRL's data, prompts, sampling and scoring "
+                          "quirks) or prism (Prism's generic instruction when a query-specific one fails)."),
         click.option("--scoring", type=click.Choice(SCORING_MODES), default=None,
                      help="How the judge's answer is obtained (default: the protocol's)."),
         click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
@@ -78,39 +84,74 @@ class CaptionerRun:
     judge_calls: int
 
 
+def display_name_map(names: Sequence[str], captioners: Sequence[str], blind: bool = False) -> dict[str, str]:
+    """--name values as {captioner spec: name}: `SPEC=NAME` (SPEC may be `none` with --blind), or a bare NAME
+    when one captioner is given."""
+    specs = [*captioners, *(["none"] if blind and "none" not in captioners else [])]
+    out: dict[str, str] = {}
+    for value in names:
+        spec = next((c for c in specs if value.startswith(c + "=")), None)
+        if spec is None and len(captioners) == 1 and "=" not in value:
+            spec = captioners[0]
+            value = f"{spec}={value}"
+        if spec is None:
+            raise UserError(f"--name {value!r}: give SPEC=NAME with SPEC one of the --captioner values"
+                            + ("" if len(captioners) > 1 else " (or a bare NAME)"))
+        out[spec] = value[len(spec) + 1:].strip()
+        if not out[spec]:
+            raise UserError(f"--name {value!r}: the name is empty")
+    return out
+
+
 def run_captioners(captioners: Sequence[str], benchmarks: Sequence[str], options: RunOptions, out: Path, *,
-                   metric: str | None = None, blind: bool = False) -> list[CaptionerRun]:
+                   metric: str | None = None, blind: bool = False,
+                   names: dict[str, str] | None = None) -> list[CaptionerRun]:
     """Load the benchmarks once, then evaluate each captioner through one shared store and judge."""
-    from prism_eval.api import evaluate, load_benchmarks
+    from prism_eval.api import load_benchmarks, suite_average
     from prism_eval.benchmarks import BenchmarkError
-    from prism_eval.core.resilience import FatalError
     from prism_eval.engines.base import EngineError
-    from prism_eval.engines.registry import check_model_spec
+    from prism_eval.runner.lock import LockError, acquire, release
+    from prism_eval.runner.preflight import check_captions, check_inputs
+
+    specs = list(dict.fromkeys([*captioners, *(["none"] if blind else [])]))
+    try:  # every input is checked before any model is loaded (runner/preflight.py)
+        checked = check_inputs(specs, options.judge, out)
+        loaded = load_benchmarks(list(benchmarks), options, metric)
+        notes = check_captions(checked, loaded, options.captions_per_image())
+        lock = acquire(out)
+    except (BenchmarkError, ValueError, EngineError, LockError) as exc:
+        raise fail(exc) from None
+    for note in notes:
+        console.print(f"[yellow]warning:[/yellow] {shown(note)}")
+    try:
+        return _run_all(specs, loaded, options, out, names or {}, suite_average(list(benchmarks)))
+    finally:
+        release(lock)
+
+
+def _run_all(specs: list[str], loaded: list, options: RunOptions, out: Path, names: dict[str, str],
+             average_over: list[str] | None) -> list[CaptionerRun]:
+    from prism_eval.api import evaluate
+    from prism_eval.core.resilience import FatalError
     from prism_eval.runner.evaluator import Evaluator
     from prism_eval.runner.naming import output_folders
 
-    specs = list(dict.fromkeys([*captioners, *(["none"] if blind else [])]))
-    try:  # every input is checked before any model is loaded
-        check_model_spec(options.judge, "judge")
-        for spec in specs:
-            check_model_spec(spec, "captioner")
-        loaded = load_benchmarks(list(benchmarks), options, metric)
-    except (BenchmarkError, ValueError, EngineError) as exc:
-        raise fail(exc) from None
     folders = output_folders(specs)
     outcomes: list[CaptionerRun] = []
     with progress_bars() as bar:
         from prism_eval.cli.common import RichProgress
 
         try:
-            session = Evaluator(options, RichProgress(bar))
+            session = Evaluator(options, RichProgress(bar),
+                                log=lambda line: bar.console.print(f"note: {line}", markup=False))
         except (ValueError, FatalError) as exc:
             raise fail(exc) from None
         for spec in specs:
             target = out if len(specs) == 1 else out / folders[spec]
             calls = (session.caption_calls, session.judge.model_calls)
             try:
-                record = evaluate(spec, loaded, session=session, out=target)
+                record = evaluate(spec, loaded, session=session, out=target, name=names.get(spec),
+                                  average_over=average_over)
             except FatalError as exc:  # a model that cannot load, a broken store: what is cached stays
                 raise fail(exc) from None
             except (ValueError, OSError, ImportError) as exc:
@@ -157,22 +198,30 @@ def print_leaderboard(runs: Sequence[CaptionerRun], title: str | None = None) ->
 
 
 def execute_run(*, captioners: Sequence[str], blind: bool, benchmarks: Sequence[str], metric: str | None,
-                out: str, **values: Any) -> list[CaptionerRun]:
+                out: str, names: Sequence[str] = (), **values: Any) -> list[CaptionerRun]:
     """The run commands' body: options from the flags, the runs, the leaderboard and where it was written."""
-    from prism_eval.benchmarks import default_protocol
+    from prism_eval.benchmarks import default_judge, default_protocol
     from prism_eval.plugins import load_plugins
 
     if not captioners:
         raise click.UsageError("give at least one --captioner")
     requested = list(benchmarks) or ["caprl"]
     values["protocol"] = values.get("protocol") or default_protocol(requested)
+    values["judge"] = values.get("judge") or default_judge(requested)
     try:
         load_plugins()
         options = RunOptions(**{k: v for k, v in values.items() if k in _OPTION_FIELDS})
     except (ValueError, ImportError) as exc:
         raise fail(exc) from None
-    runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind)
+    runs = run_captioners(captioners, requested, options, Path(out), metric=metric, blind=blind,
+                          names=display_name_map(names, captioners, blind))
     print_leaderboard(runs)
+    for r in runs:
+        for name, res in r.record.benchmarks.items():
+            if res.truncated:
+                console.print(f"[yellow]warning:[/yellow] {shown(r.spec)}: {res.truncated} caption(s) of "
+                              f"{shown(name)} were longer than the judge's context and were cut from the end "
+                              "(results.json: truncated)")
     for r in runs:
         console.print(f"wrote {shown(r.out_dir)}/results.json and samples.jsonl "
                       f"({r.caption_calls} captioner calls, {r.judge_calls} judge calls)")

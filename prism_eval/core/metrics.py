@@ -196,10 +196,11 @@ def anls(prediction: str, targets: str | Sequence[str], threshold: float = ANLS_
     """Average Normalised Levenshtein Similarity for one question (DocVQA / InfoVQA).
 
     max over the accepted answers of 1 - lev(norm(pred), norm(gold)) / max(len),
-    with norm = lowercase + collapsed whitespace; 0 when that is below the threshold.
-    Default: lengths of the normalised strings. compat="caprl" (also lmms-eval and
-    VLMEvalKit): lengths of the raw strings, which shrinks the distance when the
-    raw text carries extra spaces.
+    with norm = lowercase + collapsed whitespace. Default: the ST-VQA definition,
+    lengths of the normalised strings and 0 unless the normalised distance is
+    below the threshold (a similarity of exactly 0.5 scores 0). compat="caprl"
+    (also lmms-eval and VLMEvalKit): lengths of the raw strings, which shrinks the
+    distance when the raw text carries extra spaces, and exactly 0.5 is kept.
     """
     _check_compat(compat)
     if prediction is None:
@@ -219,7 +220,8 @@ def anls(prediction: str, targets: str | Sequence[str], threshold: float = ANLS_
             length = max(len(gold_n), len(pred_n))
         similarity = 1.0 if length == 0 else 1.0 - levenshtein(gold_n, pred_n) / length
         best = max(best, similarity)
-    return best if best >= threshold else 0.0
+    kept = best >= threshold if compat == "caprl" else best > threshold
+    return best if kept else 0.0
 
 
 # ---------------------------------------------------------------- math equivalence
@@ -260,6 +262,23 @@ def _strip_math_delimiters(text: str) -> str:
     return text
 
 
+def caprl_verify_math(answer: str, gold: str) -> float:
+    """CapRL's verify_math on an extracted answer: the gold parsed as `$gold$` with the LaTeX extractor (an
+    unparseable gold scores 1.0), then max(verify(answer, gold), verify(parse($answer$), gold)) with the
+    answer in math-verify's first slot, and any error in either call scoring 0."""
+    from math_verify import verify
+
+    gold_parsed = _mv_parse(f"${gold}$", latex_only=True)
+    if not gold_parsed:
+        return 1.0
+    answer_parsed = _mv_parse(f"${answer}$", latex_only=True)
+    try:
+        return float(max(verify(answer, gold_parsed, timeout_seconds=_timeout()),
+                         verify(answer_parsed, gold_parsed, timeout_seconds=_timeout())))
+    except Exception:  # noqa: BLE001 - CapRL scores any verify error as 0
+        return 0.0
+
+
 def math_equal(prediction: str, target: str, compat: str | None = None) -> float:
     """Mathematical equivalence through the math-verify package (numbers, fractions, LaTeX, sets).
 
@@ -267,20 +286,14 @@ def math_equal(prediction: str, target: str, compat: str | None = None) -> float
     ("yes", "Tom") is compared as text only, because sympy reads words as
     products of symbols (so "abc" would equal "cab"); a gold that math-verify
     cannot parse falls back to exact match.
-    compat="caprl": CapRL's verify_math, gold parsed as `$gold$` with the LaTeX
-    extractor, prediction compared raw and as `$pred$`, and an unparseable gold
-    scoring 1.0.
+    compat="caprl": CapRL's verify_math (caprl_verify_math), quirks included.
     """
     _check_compat(compat)
     if prediction is None:
         return 0.0
     prediction, target = str(prediction), str(target)
     if compat == "caprl":
-        gold = _mv_parse(f"${target}$", latex_only=True)
-        if not gold:
-            return 1.0
-        pred_math = _mv_parse(f"${prediction}$", latex_only=True)
-        return 1.0 if (_mv_verify(gold, prediction) or _mv_verify(gold, pred_math)) else 0.0
+        return caprl_verify_math(prediction, target)
     if exact_match(prediction, target):
         return 1.0
     pred_s, gold_s = _strip_math_delimiters(prediction), _strip_math_delimiters(target)

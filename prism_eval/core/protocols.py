@@ -127,8 +127,20 @@ class Protocol:
     default_scoring: Scoring = "generate"
     default_estimator: str = "argmax"
     query_specific: bool = False
+    judge: str = ""  # the judge the protocol's paper used: the default when a run names none
     description: str = ""
     notes: tuple[str, ...] = field(default=())
+
+    def scoring_for(self, judge: str | None) -> Scoring:
+        """The scoring a run gets when it names none: the protocol's, but option texts for a built-in judge.
+
+        The built-in judges are 135M-parameter models, at chance when asked for a letter (21% expected
+        reward for honest captions and for hacks alike on the demo) yet sound when option texts are
+        scored; the papers' multi-billion-parameter judges answer letters well.
+        """
+        if self.default_scoring == "letter-logprob" and (judge or "").startswith("builtin:"):
+            return "option-loglik"
+        return self.default_scoring
 
     def _request(self, user: str, prefill: str = "") -> JudgeRequest:
         return JudgeRequest(messages=(("user", user),), prefill=prefill, chat_format=self.chat_format)
@@ -179,15 +191,25 @@ class Protocol:
         return f"{self.caption_prompt} Especially, pay attention to {part}"
 
     def query_request(self, question: Question) -> JudgeRequest:
-        """Prism's request for the "contents to observe" for one question (text only)."""
-        text = question.text
+        """Prism's request for the "contents to observe": the question as VLMEvalKit writes it, options unshuffled.
+
+        Hint, question, options and instruction, the text Prism's query writer
+        saw; an open question is its hint and text alone.
+        """
+        hint = f"Hint: {question.extra['hint']}\n" if question.extra.get("hint") else ""
         if question.options:
-            text += "\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(question.options))
-        return JudgeRequest(messages=(("user", PRISM_QUERY_FEWSHOT.format(question=text)),),
+            options = "".join(f"{chr(65 + i)}. {o}\n" for i, o in enumerate(question.options))
+            text = PRISM_QUESTION_BLOCK.format(question=question.text, hint=hint, options=options)
+        else:
+            text = f"{question.text}\n{hint}"
+        return JudgeRequest(messages=(("user", PRISM_QUERY_FEWSHOT.format(question=text.rstrip("\n"))),),
                             chat_format="model")
 
 
 _CAPRL_EVAL_PREAMBLE = CAPRL_EVAL_CAPTION_WRAPPER + "\n"
+# VLMEvalKit's text of a multiple-choice question, as Prism shows it to the reasoning LLM and the query writer
+PRISM_QUESTION_BLOCK = ("{question}\n{hint}Options:\n{options}"
+                        "Please select the correct answer from the options above. \n")
 _PRISM_PREAMBLE = PRISM_REASONING_PREFIX + "Description: {caption}\nQuestion: "
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol", ProtocolError)
@@ -214,10 +236,11 @@ register_protocol(Protocol(
     open_prefill="The answer is",
     shuffle=True,
     cannot_answer=True,
-    # option-loglik, like the reward's default: the built-in 135M judge is at chance in letter mode;
-    # pass --scoring letter-logprob with a multi-billion-parameter judge for CapRL's letter procedure.
-    default_scoring="option-loglik",
+    # the noise-free expectation of CapRL's one sampled letter; the built-in judges read options instead
+    # (default_scoring below), being at chance when asked for a letter
+    default_scoring="letter-logprob",
     default_estimator="expected",
+    judge="Qwen/Qwen2.5-3B-Instruct",  # CapRL's reward model
     description="CapRL's reward: the published judge prompt, options shuffled on every ask, "
                 "'Can not answer based on the caption' appended, assistant prefilled with 'The answer is'.",
 ))
@@ -235,10 +258,11 @@ register_protocol(Protocol(
     task_template=_CAPRL_EVAL_PREAMBLE + "{task}",
     default_scoring="generate",
     default_estimator="sampled",
+    judge="internlm/CapRL-Eval-3B",  # CapRL's fine-tuned evaluator (a Qwen2.5-VL-3B checkpoint, run text-only)
     description="CapRL's Prism evaluation: 4 sampled captions per image, CapRL-Eval-3B style "
                 "\\boxed{} answers, mean over captions.",
-    notes=("The benchmark-specific question prompts of CapRL-Evaluation-Files were not readable; "
-           "the MCQ/open question suffixes here are ours.",),
+    notes=("The MCQ/open question suffixes here are ours; --compat caprl asks with each sample's own stored "
+           "prompt from internlm/CapRL-Evaluation-Files instead.",),
 ))
 register_protocol(Protocol(
     name="prism",
@@ -247,13 +271,13 @@ register_protocol(Protocol(
     num_captions=1,
     judge_sampling=Sampling(temperature=0.0, max_new_tokens=256),
     chat_format="model",
-    mcq_template=_PRISM_PREAMBLE + "{question}\n{hint}Options:\n{options}"
-                 "Please select the correct answer from the options above. \n",
+    mcq_template=_PRISM_PREAMBLE + PRISM_QUESTION_BLOCK,
     option_line="{label}. {text}\n",
     hint_line="Hint: {hint}\n",
     open_template=_PRISM_PREAMBLE + "{question}\n{instruction}",
     task_template=_PRISM_PREAMBLE + "{task}",
     default_scoring="generate",
+    judge="openai:gpt-3.5-turbo-0125@https://api.openai.com/v1",  # Prism's reasoning module ("ChatGPT")
     description="Prism (Qiao et al. 2024): the generic 'Human 1' instruction, greedy captions, the "
                 "reasoning prompt with VLMEvalKit's option block, greedy judge.",
 ))

@@ -86,19 +86,43 @@ class Sampling:
         return asdict(self)
 
 
+class RawPrompt(str):
+    """A captioning prompt already rendered as the whole model input (CapRL's raw ChatML, image slots included).
+
+    A plain `str` prompt is an instruction the captioner wraps in its own chat
+    template; a RawPrompt is sent as written by engines that can (transformers and
+    vLLM for models whose vocabulary has the prompt's image tokens). Others use its
+    `instruction` with their chat template.
+    """
+
+    def __new__(cls, text: str, instruction: str = "") -> "RawPrompt":
+        prompt = super().__new__(cls, text)
+        prompt.instruction = instruction
+        return prompt
+
+    def __getnewargs__(self) -> tuple[str, str]:  # pickles whole (data-parallel replicas receive prompts)
+        return str(self), self.instruction
+
+
 @dataclass(frozen=True)
 class JudgeRequest:
     """One prompt for the text-only judge.
 
     `messages` are chat turns ({"role", "content"}); `prefill` starts the
     assistant's turn (CapRL prefills "The answer is"). `chat_format` is
-    "chatml" to render the literal ChatML text the published protocol used, or
+    "chatml" to render the literal ChatML text the published protocol used, "raw"
+    for a whole prompt string a benchmark wrote itself (its one message), or
     "model" to use the judge tokenizer's own chat template.
     """
 
     messages: tuple[tuple[str, str], ...]
     prefill: str = ""
-    chat_format: Literal["chatml", "model"] = "model"
+    chat_format: Literal["chatml", "raw", "model"] = "model"
+
+    @property
+    def literal(self) -> bool:
+        """Whether the request is sent as text it fully determines (not through the judge's chat template)."""
+        return self.chat_format in ("chatml", "raw")
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": [list(m) for m in self.messages], "prefill": self.prefill,

@@ -20,18 +20,34 @@ class Failure:
 
 
 _SECRET_NAME = re.compile(r"API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s\"'<>]+@")  # scheme://user:password@host
+_BEARER = re.compile(r"(?i)(?<=bearer )(?=[A-Za-z0-9._~+/=-]*[0-9_.~+/=-])[A-Za-z0-9._~+/=-]{16,}"
+                     r"|(?i:(?<=basic ))(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{12,}={0,2}")
+_KEY_PARAM = re.compile(r"(?i)(?<=[?&])((?:api[_-]?key|access[_-]?token|token|key)=)[^&\s\"'<>]+")
+
+
+def redact_url_credentials(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://***@host` (a spec or URL can be printed and stored)."""
+    return _URL_CREDENTIALS.sub("***@", text)
 
 
 def redact_secrets(text: str) -> str:
-    """`text` with the value of every secret-looking environment variable replaced by '***'.
+    """`text` with credentials replaced by '***': the value of every secret-looking environment variable,
+    `user:password@` in URLs, bearer tokens, basic-auth headers and `?api_key=` style URL parameters.
 
     Error messages come from engines and servers (a server may echo the key it
-    rejected) and end up in samples.jsonl, reports and the terminal, where a key
-    must never appear.
+    rejected, an error may quote the URL it called) and end up in samples.jsonl,
+    results.json, reports and the terminal, where a credential must never appear.
     """
     for name, value in os.environ.items():
         if len(value) >= 8 and value in text and _SECRET_NAME.search(name):
             text = text.replace(value, "***")
+    if "@" in text:
+        text = redact_url_credentials(text)
+    if "earer " in text or "EARER " in text or "asic " in text or "ASIC " in text:
+        text = _BEARER.sub("***", text)
+    if "=" in text:
+        text = _KEY_PARAM.sub(lambda m: m.group(1) + "***", text)
     return text
 
 

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from prism_eval.core import metrics
+from prism_eval.core import compat, metrics
 from prism_eval.core.answers import Extraction, extract_letter, extract_letter_first, extract_short_answer
+from prism_eval.core.compat import build_judge_prompt
 from prism_eval.core.options import LETTERS, ShownOptions, seeded_rng, show_options
 from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, SCORING_MODES, Protocol
 from prism_eval.core.records import Answer, JudgeRequest, Question, Sample, Sampling
@@ -43,6 +44,12 @@ class UtilityConfig:
     option_norm: str = "mean"  # option-loglik: mean (per token), sum, or pmi (minus the caption-free log-lik)
     batch_size: int = 256
     max_retries: int = 2
+    # "caprl": generated answers are read and scored exactly as CapRL's Eval_CapRL.py does (core.compat)
+    compat: str | None = None
+    caprl_family: str = "math"  # the CapRL scoring family of the benchmark (math, chart or info)
+    # CapRL's reward server draws questions and shuffles options anew for every caption; by default the
+    # captions of one image share them (common random numbers make group-relative advantages less noisy)
+    independent_draws: bool = False
 
     def __post_init__(self) -> None:
         if self.scoring not in SCORING_MODES:
@@ -59,6 +66,10 @@ class UtilityConfig:
             raise ValueError(f"draws must be at least 1, got {self.draws}")
         if self.permutations < 1:
             raise ValueError(f"permutations must be at least 1, got {self.permutations}")
+        if self.compat not in (None, "caprl"):
+            raise ValueError(f"unknown compatibility mode {self.compat!r}; choose caprl or none")
+        if self.compat == "caprl" and self.scoring != "generate":
+            raise ValueError("CapRL's scoring reads generated text: --compat caprl needs --scoring generate")
 
 
 @dataclass
@@ -100,11 +111,16 @@ class _Ask:
     null_key: str = ""  # pmi: the caption-free request this ask is calibrated against
 
 
-def plan_questions(sample: Sample, config: UtilityConfig) -> list[tuple[Question, int]]:
-    """Which (question, draw) pairs each caption of `sample` is asked.
+def _per_caption(config: UtilityConfig, caption_index: int) -> tuple:
+    """The extra seed key that makes draws and shuffles independent per caption (empty when shared)."""
+    return ("caption", caption_index) if config.independent_draws else ()
 
-    The same for every caption of the sample (common random numbers across a
-    GRPO group make advantages less noisy).
+
+def plan_questions(sample: Sample, config: UtilityConfig, caption_index: int = 0) -> list[tuple[Question, int]]:
+    """Which (question, draw) pairs a caption of `sample` is asked.
+
+    The same for every caption of the sample unless `config.independent_draws`
+    (common random numbers across a GRPO group make advantages less noisy).
     """
     if not sample.questions:
         return []
@@ -112,15 +128,16 @@ def plan_questions(sample: Sample, config: UtilityConfig) -> list[tuple[Question
         return [(q, d) for q in sample.questions for d in range(config.permutations)]
     picks = []
     for d in range(config.draws):
-        rng = seeded_rng(config.seed, "draw", sample.id, d)
+        rng = seeded_rng(config.seed, "draw", sample.id, d, *_per_caption(config, caption_index))
         picks.append((sample.questions[rng.randrange(len(sample.questions))], d))
     return picks
 
 
-def shown_options_for(question: Question, draw: int, protocol: Protocol, seed: int) -> ShownOptions:
+def shown_options_for(question: Question, draw: int, protocol: Protocol, seed: int,
+                      per_caption: tuple = ()) -> ShownOptions:
     """The option order the judge sees for this question at this draw (seeded by identity)."""
     assert question.options is not None
-    rng = seeded_rng(seed, "shuffle", question.id, draw) if protocol.shuffle else None
+    rng = seeded_rng(seed, "shuffle", question.id, draw, *per_caption) if protocol.shuffle else None
     return show_options(question.options, question.answer, shuffle=protocol.shuffle, rng=rng,
                         cannot_answer=protocol.cannot_answer, label_quirk=protocol.label_quirk)
 
@@ -138,24 +155,39 @@ def neutralize_chat_markup(text: str) -> str:
     return _CHAT_MARKUP.sub(lambda m: m.group(0) + " ", text)
 
 
+def _ask(si: int, ci: int, caption: str, question: Question, draw: int, protocol: Protocol,
+         config: UtilityConfig) -> _Ask:
+    own_prompt = question.extra.get(OWN_PROMPT)
+    if own_prompt is not None:  # the benchmark wrote the whole judge prompt (CapRL's evaluation files)
+        return _Ask(si, ci, question, draw, None, own_prompt_request(own_prompt, caption))
+    if question.options is None:
+        return _Ask(si, ci, question, draw, None, protocol.open_request(caption, question, config.answer_format))
+    shown = shown_options_for(question, draw, protocol, config.seed, _per_caption(config, ci))
+    if config.scoring == "option-loglik":
+        req, conts = protocol.option_request(caption, question, shown)
+        return _Ask(si, ci, question, draw, shown, req, conts)
+    return _Ask(si, ci, question, draw, shown, protocol.mcq_request(caption, question, shown))
+
+
 def _plan(sets: Sequence[CaptionSet], protocol: Protocol, config: UtilityConfig) -> list[_Ask]:
     asks: list[_Ask] = []
     for si, cs in enumerate(sets):
-        plan = plan_questions(cs.sample, config)
         for ci, caption in enumerate(cs.captions):
             caption = neutralize_chat_markup(caption)
-            for question, draw in plan:
-                if question.options is None:
-                    req = protocol.open_request(caption, question, config.answer_format)
-                    asks.append(_Ask(si, ci, question, draw, None, req))
-                    continue
-                shown = shown_options_for(question, draw, protocol, config.seed)
-                if config.scoring == "option-loglik":
-                    req, conts = protocol.option_request(caption, question, shown)
-                    asks.append(_Ask(si, ci, question, draw, shown, req, conts))
-                else:
-                    asks.append(_Ask(si, ci, question, draw, shown, protocol.mcq_request(caption, question, shown)))
+            asks.extend(_ask(si, ci, caption, question, draw, protocol, config)
+                        for question, draw in plan_questions(cs.sample, config, ci))
     return asks
+
+
+# Question.extra key of a judge prompt the benchmark wrote itself, with CapRL's image placeholder in it.
+OWN_PROMPT = "caprl_prompt"
+# Question.extra key of the gold exactly as the benchmark stores it (a string, a number or a list), for CapRL.
+STORED_GOLD = "caprl_gold"
+
+
+def own_prompt_request(prompt: str, caption: str) -> JudgeRequest:
+    """CapRL's stage-2 request: the sample's own raw prompt with the caption sentence in place of the image."""
+    return JudgeRequest(messages=(("user", build_judge_prompt(prompt, caption)),), chat_format="raw")
 
 
 def _softmax(values: Sequence[float], temperature: float) -> list[float]:
@@ -225,6 +257,18 @@ def _read_letter(ask: _Ask, text: str, protocol: Protocol) -> Extraction:
     return found
 
 
+def _score_caprl(ask: _Ask, text: str, config: UtilityConfig) -> Answer:
+    """CapRL's reading of a generated answer: its strict boxed extraction and its per-family scoring."""
+    q = ask.question
+    stored = q.extra.get(STORED_GOLD)
+    gold = stored if stored is not None else (ask.shown.gold if ask.shown else
+                                              [q.answer, *q.targets] if q.targets else q.answer)
+    extracted = compat.extract_answer(text)
+    score = compat.score_by_family(config.caprl_family, text, gold)
+    status = "unanswered" if not extracted and score == 0 else "ok"
+    return _answer(ask, text, extracted or None, score, status)
+
+
 def _score_open(ask: _Ask, text: str, config: UtilityConfig) -> Answer:
     found = extract_short_answer(text)
     if found.value is None:
@@ -263,6 +307,8 @@ def _interpret(ask: _Ask, out: object, scoring: _Scoring) -> Answer:
     """One judge output (text, letter log-probs or option log-likelihoods) as an Answer."""
     if isinstance(out, Failure):
         return _answer(ask, "", None, 0.0, "failed", out.error)
+    if scoring.config.compat == "caprl":
+        return _score_caprl(ask, out, scoring.config)
     if ask.shown is None:
         return _score_open(ask, out, scoring.config)
     if isinstance(out, str):  # generate mode

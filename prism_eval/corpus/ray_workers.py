@@ -15,14 +15,16 @@ from prism_eval.corpus.source import CorpusImages
 class _ShardWorker:
     """A Ray Data actor: one engine, captions whole shards, writes them itself."""
 
-    def __init__(self, job: dict[str, Any], source: dict[str, Any], out: str, keys: list[str]) -> None:
+    def __init__(self, job: dict[str, Any], source: dict[str, Any], out: str, keys: list[str],
+                 spec: str | None = None) -> None:
         from prism_eval.engines.registry import load_captioner
 
         self.job = CaptionJob(**job)
         self.source = CorpusImages(**source)
         self.layout = Layout.for_out(out)
         self.keys = keys
-        self.captioner = load_captioner(self.job.captioner, **self.job.captioner_opts)
+        # the job records the spec with credentials redacted; the engine needs the spec itself
+        self.captioner = load_captioner(spec or self.job.captioner, **self.job.captioner_opts)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         written, n_rows, n_failed = [], [], []
@@ -40,7 +42,7 @@ class _ShardWorker:
 
 def run_shards_ray(job: CaptionJob, source: CorpusImages, layout: Layout, pending: list[int], keys: list[str],
                    workers: int, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
-                   log: Any = None) -> list[dict[str, Any]]:
+                   log: Any = None, spec: str | None = None) -> list[dict[str, Any]]:
     """Ray Data: shards are rows; an actor pool of `workers` engines captions and writes them."""
     import ray
 
@@ -61,7 +63,7 @@ def run_shards_ray(job: CaptionJob, source: CorpusImages, layout: Layout, pendin
     pool = ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1)
     out = ds.map_batches(_ShardWorker, batch_size=1, compute=pool,
                          fn_constructor_kwargs={"job": job.identity(), "source": source.describe(),
-                                                "out": str(layout.out), "keys": keys}, **kwargs)
+                                                "out": str(layout.out), "keys": keys, "spec": spec}, **kwargs)
     results = []
     for row in out.iter_rows():
         results.append(dict(row))

@@ -117,9 +117,11 @@ def prepare(job: CaptionJob, layout: Layout, overwrite: bool) -> list[int]:
             existing = json.loads(layout.manifest.read_text())
         except ValueError:
             existing = None
-        if existing != job.identity():
+        if existing != job.identity() and any(layout.shards_dir.glob("shard-*.parquet")):
             raise CorpusError(f"--out {layout.out}: holds a run with other settings ({layout.manifest}); "
                               "choose another --out or pass --overwrite")
+        if existing != job.identity():  # a run that wrote no shard (it failed to start): nothing to keep
+            atomic_write_bytes(layout.manifest, json.dumps(job.identity(), indent=1, sort_keys=True).encode())
     else:
         atomic_write_bytes(layout.manifest, json.dumps(job.identity(), indent=1, sort_keys=True).encode())
     total = job.num_shards

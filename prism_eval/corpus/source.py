@@ -34,6 +34,12 @@ class CorpusImages:
         if p.exists():
             raise CorpusError(f"--images {images}: not a folder (give a folder of images or a dataset)")
         if images.count("/") == 1 and not images.startswith((".", "/")):
+            from prism_eval.engines.hub import HubError, check_hub_repo
+
+            try:  # one bounded request: a mistyped path or an offline machine fails now, not after retries
+                check_hub_repo(images, "dataset", what="--images ")
+            except HubError as exc:
+                raise CorpusError(str(exc)) from None
             return cls("hub", images, split, image_column, id_column)
         raise CorpusError(f"--images {images}: no such folder, and not a hub dataset id (org/name)")
 

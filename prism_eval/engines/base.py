@@ -20,6 +20,15 @@ class EngineError(RuntimeError):
     """A model call failed in a way that retrying the same call will not fix."""
 
 
+_CHATML_VISION_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>", "<|vision_end|>")
+
+
+def takes_raw_chatml_vision(tokenizer: Any) -> bool:
+    """Whether a captioner's tokenizer has the tokens of CapRL's raw prompt (the Qwen2-VL family's)."""
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    return all(token in vocab for token in _CHATML_VISION_TOKENS)
+
+
 def construct(factory: Any, *args: Any, **opts: Any) -> Any:
     """Call an engine constructor with only the options it takes.
 

@@ -21,6 +21,9 @@ from typing import Any, Callable, Sequence
 
 from prism_eval.engines.base import EngineError
 
+# Captioners that read captions instead of computing them: one instance serves any --data-parallel.
+NO_REPLICAS = ("file", "none")
+
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use: CUDA_VISIBLE_DEVICES, else what nvidia-smi lists, else none."""
@@ -217,9 +220,9 @@ def data_parallel_judge(spec: str, replicas: int, **opts: Any) -> Any:
 
 def data_parallel_captioner(spec: str, replicas: int, **opts: Any) -> Any:
     """A captioner for `spec` on `replicas` processes (plain engine when replicas == 1)."""
-    from prism_eval.engines.registry import load_captioner
+    from prism_eval.engines.registry import load_captioner, parse_model_spec
 
-    if replicas == 1:
+    if replicas == 1 or parse_model_spec(spec, "captioner").kind in NO_REPLICAS:
         return load_captioner(spec, **opts)
     tp = int(opts.get("tensor_parallel_size", 1))
     return DataParallel(functools.partial(load_captioner, spec, **opts), replicas, gpus_per_replica=tp)

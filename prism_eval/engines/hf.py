@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.core.records import JudgeRequest, RawPrompt, Sampling
 from prism_eval.engines import judge_inputs as ji
-from prism_eval.engines.base import EngineError
+from prism_eval.engines.base import EngineError, takes_raw_chatml_vision
 from prism_eval.engines.identity import weights_identity
 from prism_eval.engines.prefix import ForwardStats, PrefixConfig, PrefixScorer
 from prism_eval.engines.sampling import SeededSampler, row_seed
@@ -118,7 +118,9 @@ class HFJudge:
                  device: str | None = None, batch_size: int = 32, token_budget: int = 2048,
                  cache_token_budget: int = 16384, share_prefix: bool = True, min_shared_tokens: int = 16,
                  gguf_file: str | None = None, trust_remote_code: bool = False, revision: str | None = None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from prism_eval.engines.text_only import load_text_model, processor_chat_template
 
         spec = spec or f"hf:{path_or_hub_id}"
         device = pick_device(device)
@@ -131,7 +133,9 @@ class HFJudge:
         try:
             with _quiet():
                 tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id, **load_kw)
-                model = AutoModelForCausalLM.from_pretrained(path_or_hub_id, dtype=torch_dtype, **load_kw)
+                model = load_text_model(path_or_hub_id, torch_dtype, **load_kw)
+                if not getattr(tokenizer, "chat_template", None) and not gguf_file:
+                    tokenizer.chat_template = processor_chat_template(path_or_hub_id, **load_kw)
         except (OSError, ValueError, ImportError, KeyError) as err:
             raise _load_error(spec, err) from err
         model.to(device).eval()
@@ -431,6 +435,12 @@ class HFCaptioner:
         return fp
 
     def render(self, n_images: int, prompt: str) -> str:
+        """The model input for one image set: a raw prompt as written (when the model has its tokens),
+        else the instruction in the processor's chat template."""
+        if isinstance(prompt, RawPrompt):
+            if takes_raw_chatml_vision(self.tokenizer):
+                return str(prompt)
+            prompt = prompt.instruction
         content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
         content.append({"type": "text", "text": prompt})
         return self.processor.apply_chat_template([{"role": "user", "content": content}],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from prism_eval.core.chat import render_chatml
+from prism_eval.core.chat import render_literal
 from prism_eval.core.records import JudgeRequest
 
 
@@ -34,10 +34,10 @@ def prompt_text(request: JudgeRequest, tokenizer: Any) -> str:
     A tokenizer without a chat template (a base model) gets the plain turns
     separated by blank lines, then the prefill, as the transformers judge does.
     """
-    if request.chat_format == "chatml":
-        return render_chatml(request)
+    if request.literal:
+        return render_literal(request)
     if request.chat_format != "model":
-        raise ValueError(f"chat_format {request.chat_format!r}: expected 'chatml' or 'model'")
+        raise ValueError(f"chat_format {request.chat_format!r}: expected 'chatml', 'raw' or 'model'")
     if not getattr(tokenizer, "chat_template", None):
         text = "\n\n".join(c for _, c in request.messages)
         return f"{text}\n\n{request.prefill}" if request.prefill else f"{text}\n\n"
@@ -47,7 +47,7 @@ def prompt_text(request: JudgeRequest, tokenizer: Any) -> str:
 def adds_special_tokens(request: JudgeRequest, tokenizer: Any) -> bool:
     """Literal ChatML (and plain text) is a raw prompt: the tokenizer adds its specials, as a
     server does for a text completion; a chat-template rendering already holds any BOS it wants."""
-    return request.chat_format == "chatml" or not getattr(tokenizer, "chat_template", None)
+    return request.literal or not getattr(tokenizer, "chat_template", None)
 
 
 def encode(tokenizer: Any, text: str, add_special_tokens: bool = False) -> list[int]:

@@ -30,8 +30,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
-from prism_eval.core.chat import render_chatml
+from prism_eval.core.chat import render_literal
 from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.core.resilience import FatalError, redact_secrets
 from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError
 
@@ -46,6 +47,10 @@ def api_key() -> str | None:
         if os.environ.get(var):
             return os.environ[var]
     return None
+
+
+class AuthError(EngineError, FatalError):
+    """HTTP 401/403: no retry and no other item will fare better, so the run stops at once."""
 
 
 class _Retryable(Exception):
@@ -179,6 +184,9 @@ class HTTPEngine:
             raise _Retryable("timeout", "408 Request Timeout")
         if status >= 500:
             raise _Retryable("5xx", f"HTTP {status}")
+        if status in (401, 403):
+            raise AuthError(f"{redact_secrets(url)}: HTTP {status}: {_error_text(resp)} (the server refuses these "
+                            f"credentials; set {' or '.join(API_KEY_VARS)})")
         if status >= 400:
             raise EngineError(f"{url}: HTTP {status}: {_error_text(resp)}")
         try:
@@ -350,10 +358,10 @@ class OpenAIJudge(HTTPEngine):
         """The same ids judge_inputs.prompt_ids builds, with the server's tokenizer where needed."""
         if self._mode == "local":
             return ji.prompt_ids(self._local_tok, req)
-        if req.chat_format == "chatml":
-            return await self._encode(client, sem, render_chatml(req), special=True)
+        if req.literal:
+            return await self._encode(client, sem, render_literal(req), special=True)
         if req.chat_format != "model":
-            raise ValueError(f"chat_format {req.chat_format!r}: expected 'chatml' or 'model'")
+            raise ValueError(f"chat_format {req.chat_format!r}: expected 'chatml', 'raw' or 'model'")
         body = {"model": self.model, "messages": ji.chat_messages(req), "add_special_tokens": False,
                 **ji.template_flags(req)}
         return await self.post(client, sem, "/tokenize", body, _tokens, root=True)
@@ -380,9 +388,9 @@ class OpenAIJudge(HTTPEngine):
                     ids = await self._prompt_ids(client, sem, req)
                     return await self.post(client, sem, "/completions",
                                            {"model": self.model, "prompt": ids, **params}, _completion_text)
-                if req.chat_format == "chatml":
+                if req.literal:
                     return await self.post(client, sem, "/completions",
-                                           {"model": self.model, "prompt": render_chatml(req), **params},
+                                           {"model": self.model, "prompt": render_literal(req), **params},
                                            _completion_text)
                 body = {"model": self.model, "messages": ji.chat_messages(req), **params}
                 if req.prefill:
@@ -419,9 +427,9 @@ class OpenAIJudge(HTTPEngine):
                                lets: Sequence[str]) -> list[float]:
         """Approximate: the top-k next tokens the server returns; a letter outside them gets the floor."""
         common = {"model": self.model, "max_tokens": 1, "temperature": 0.0, **self.extra_body}
-        if req.chat_format == "chatml":
+        if req.literal:
             path, top_of = "/completions", _top_of_completion
-            body = {**common, "prompt": render_chatml(req), "logprobs": self.top_logprobs}
+            body = {**common, "prompt": render_literal(req), "logprobs": self.top_logprobs}
         else:
             path, top_of = "/chat/completions", _top_of_chat
             body = {**common, "messages": ji.chat_messages(req), "logprobs": True, "top_logprobs": self.top_logprobs}
@@ -445,7 +453,7 @@ class OpenAIJudge(HTTPEngine):
         if len(continuations) != len(requests):
             raise ValueError(f"option_logliks: {len(requests)} requests but {len(continuations)} option lists")
         mode = self.mode()
-        if mode == "text" and any(r.chat_format != "chatml" for r in requests):
+        if mode == "text" and any(not r.literal for r in requests):
             raise EngineError(f"{self.spec}: option-loglik with the model's chat template needs the server's "
                               "tokenizer (a vLLM server's /tokenize) or tokenizer=<local folder>")
         one = self._option_by_text if mode == "text" else self._option_by_ids
@@ -477,7 +485,7 @@ class OpenAIJudge(HTTPEngine):
     async def _option_by_text(self, client: Any, sem: asyncio.Semaphore, req: JudgeRequest,
                               cont: str) -> tuple[float, int]:
         """Without the server's tokenizer: the echoed tokens whose text offsets fall in the continuation."""
-        ctx_text = render_chatml(req)
+        ctx_text = render_literal(req)
         body = {"model": self.model, "prompt": ctx_text + cont, "max_tokens": 1, "temperature": 0.0,
                 "echo": True, "logprobs": 0, **self.extra_body}
         return await self.post(client, sem, "/completions", body,
@@ -595,3 +603,38 @@ class OpenAICaptioner(HTTPEngine):
                 return got[:n]
             return [one(imgs, p) for imgs, p in zip(images, prompts)]
         return self.gather(make)
+
+
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_server(model: str, base_url: str, what: str = "", timeout: float = PROBE_TIMEOUT_S) -> None:
+    """One cheap request (GET <base>/models) before any work: a server that is not there, refuses the
+    credentials or does not serve `model` stops the run at once with one line, instead of every
+    request retrying with backoff for minutes. Any other answer counts as a server that is up.
+    """
+    import httpx
+
+    url = f"{base_url.rstrip('/')}/models"
+    shown = redact_secrets(url)
+    headers = {"Authorization": f"Bearer {api_key()}"} if api_key() else {}
+    try:
+        resp = httpx.get(url, headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        raise EngineError(f"{what}{shown}: no answer within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc).strip() else ""
+        raise EngineError(f"{what}{shown}: no server answers ({type(exc).__name__}"
+                          f"{': ' + redact_secrets(detail) if detail else ''})") from None
+    if resp.status_code in (401, 403):
+        raise AuthError(f"{what}{shown}: HTTP {resp.status_code}: {redact_secrets(_error_text(resp))} (the server "
+                        f"refuses these credentials; set {' or '.join(API_KEY_VARS)})")
+    if resp.status_code != 200:
+        return
+    try:
+        served = [str(m["id"]) for m in resp.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        return
+    if served and model not in served:
+        shown_models = ", ".join(served[:8]) + (" ..." if len(served) > 8 else "")
+        raise EngineError(f"{what}{shown}: does not serve model {model!r} (it serves {shown_models})")

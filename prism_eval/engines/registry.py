@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from prism_eval.core.registry import Registry, RegistryError, did_you_mean
+from prism_eval.core.resilience import redact_url_credentials
 from prism_eval.engines.base import EngineError, construct
 
 Role = Literal["captioner", "judge"]
 ROLES: tuple[str, ...] = ("captioner", "judge")
 _BARE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _OPENAI = re.compile(r"^(?P<model>[^@\s]+(?:@[^@\s]+)*?)@(?P<url>https?://\S+)$")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class ModelSpecError(ValueError):
@@ -51,11 +51,6 @@ class ModelSpec:
         if self.kind == "openai":
             return f"openai:{self.target}@{self.base_url}"
         return f"{self.kind}:{self.target}"
-
-
-def redact_url_credentials(text: str) -> str:
-    """`scheme://user:password@host` -> `scheme://***@host` (a spec or URL can be printed and stored)."""
-    return _CREDENTIALS.sub("***@", text)
 
 
 # (role, prefix) -> factory import string; the factory is called with (*args_for(spec), **options).

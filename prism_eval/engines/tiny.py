@@ -69,8 +69,17 @@ IMAGE_PLACEHOLDER = {"llava": "'<image>'", "qwen2_5_vl": "'<|vision_start|><|ima
 Arch = Literal["llava", "qwen2_5_vl"]
 
 
+# Qwen2.5-VL-Instruct's own template opens with this system turn unless the messages bring one.
+QWEN_DEFAULT_SYSTEM = (
+    "{%- if messages[0]['role'] != 'system' -%}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+)
+
+
 def _chat_template(arch: str) -> str:
-    return CHAT_TEMPLATE.replace("IMAGE", IMAGE_PLACEHOLDER[arch])
+    template = CHAT_TEMPLATE.replace("IMAGE", IMAGE_PLACEHOLDER[arch])
+    return QWEN_DEFAULT_SYSTEM + template if arch == "qwen2_5_vl" else template
 
 
 def build_tokenizer(vocab_size: int = 1024, arch: str = "text"):

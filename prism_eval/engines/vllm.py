@@ -14,9 +14,9 @@ import hashlib
 import os
 from typing import Any, Sequence
 
-from prism_eval.core.records import JudgeRequest, Sampling
+from prism_eval.core.records import JudgeRequest, RawPrompt, Sampling
 from prism_eval.engines import judge_inputs as ji
-from prism_eval.engines.base import EngineError
+from prism_eval.engines.base import EngineError, takes_raw_chatml_vision
 from prism_eval.engines.tokens import token_ends
 
 
@@ -211,6 +211,11 @@ class VLLMCaptioner(_VLLMBase):
         return self._template
 
     def prompt_for(self, n_images: int, prompt: str) -> str:
+        if isinstance(prompt, RawPrompt):  # CapRL's raw prompt, as its evaluation sent it to vLLM
+            renderer = self._chat_renderer()
+            if takes_raw_chatml_vision(getattr(renderer, "tokenizer", renderer)):
+                return str(prompt)
+            prompt = prompt.instruction
         content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": prompt}]
         return self._chat_renderer().apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Mapping
 
+from prism_eval.core.resilience import redact_secrets
 from prism_eval.report.board import build_board
 from prism_eval.report.render import DEFAULT_TITLE, render_html, render_json, render_markdown
 from prism_eval.report.runs import ReportError, group_runs, load_runs
@@ -30,7 +31,7 @@ def infer_format(out: Path, fmt: str | None) -> Format:
 
 def write_report(run_dirs: list[Path], out: Path, fmt: Format | None = None, reference: bool = True, *,
                  group: bool = False, title: str | None = None, max_samples: int = 2000,
-                 n_resamples: int = 4000) -> Path:
+                 n_resamples: int = 4000, labels: Mapping[str, str] | None = None) -> Path:
     """Write a leaderboard of `run_dirs` (run dirs, or folders holding them one level down) to `out`.
 
     fmt: "html" (self-contained page), "md" (GFM tables) or "json" (aggregated
@@ -38,13 +39,14 @@ def write_report(run_dirs: list[Path], out: Path, fmt: Format | None = None, ref
     published CapRL Table 3 rows (marked reported) where benchmark names match.
     group: one leaderboard per (judge, protocol, scoring, estimator) instead of
     refusing to mix them. max_samples: cap on samples embedded in the HTML page
-    (whole questions, a fixed subset). Returns `out`.
+    (whole questions, a fixed subset). labels: {run: name} overriding the shown
+    names (run: a run folder, its captioner spec or its default name). Returns `out`.
     """
     out = Path(out)
     kind = infer_format(out, fmt)
     if max_samples < 0:
         raise ReportError(f"max_samples {max_samples}: must be >= 0")
-    runs = load_runs([Path(p) for p in run_dirs])
+    runs = load_runs([Path(p) for p in run_dirs], labels)
     groups = group_runs(runs, group=group)
     boards = [build_board(g, reference=reference, n_resamples=n_resamples) for g in groups]
     title = title or DEFAULT_TITLE
@@ -57,5 +59,5 @@ def write_report(run_dirs: list[Path], out: Path, fmt: Format | None = None, ref
     else:
         text = render_json(boards, title=title)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    out.write_text(redact_secrets(text), encoding="utf-8")  # runs written before redaction may hold credentials
     return out

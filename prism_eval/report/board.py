@@ -6,88 +6,43 @@ computed once here and the renderers only format them.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import rankdata
 
 from prism_eval.core.paired import PairedResult, paired_test
-from prism_eval.report.reference import CAPRL_TABLE3, REFERENCE_SOURCE, ReferenceRow, match_reference
+from prism_eval.core.stats import cluster_bootstrap_ci
+from prism_eval.report.model import (
+    AVERAGE,
+    Board,
+    CatCell,
+    CategoryTable,
+    Cell,
+    LengthStats,
+    Matrix,
+    RefLine,
+    Row,
+)
+from prism_eval.report.ranking import average_ci, blind_deltas, rank_ranges
+from prism_eval.report.reference import CAPRL_TABLE3, REFERENCE_SOURCE, match_reference
 from prism_eval.report.runs import Run
-from prism_eval.runner.results import RunSettings, SampleRecord
+from prism_eval.runner.results import SampleRecord
 
-__all__ = ["Cell", "Row", "RefLine", "Matrix", "CategoryTable", "LengthStats", "Board", "build_board",
-           "AVERAGE"]
+__all__ = ["Cell", "Row", "RefLine", "Matrix", "CatCell", "CategoryTable", "LengthStats", "Board", "build_board",
+           "AVERAGE", "length_unit"]
 
-AVERAGE = "Average"
-
-
-@dataclass
-class Cell:
-    score: float
-    ci95: tuple[float, float] | None
-    n: int
-    best_of_n: float | None
-    unanswered: int
-    failed: int
-    rank: float | None = None
-    best: bool = False
+Question = tuple[float, str, "str | None"]  # (mean score over captions and draws, image, category)
 
 
-@dataclass
-class Row:
-    run: Run
-    cells: dict[str, Cell | None]
-    average: float | None  # mean over the board's benchmarks; None when one is missing
-    avg_rank: float | None
-    mean_length: float | None  # mean caption length (board's unit) over distinct captions
-    best_average: bool = False
+def length_unit(runs: list[Run]) -> str:
+    """"tokens" when every caption has a token count that is not just its whitespace word count, else "words".
 
-
-@dataclass
-class RefLine:
-    ref: ReferenceRow
-    cells: dict[str, float | None]  # by run benchmark name
-    average: float | None  # mean over the shown benchmarks, only when the paper has all of them
-
-
-@dataclass
-class Matrix:
-    """Pairwise paired tests; cells[i][j] tests row i against row j (None: not testable)."""
-
-    bench: str
-    labels: list[str]
-    cells: list[list[PairedResult | None]]
-    notes: list[list[str]]
-
-
-@dataclass
-class CategoryTable:
-    bench: str
-    categories: list[str]
-    rows: list[tuple[str, bool, dict[str, float]]]  # (label, blind, scores)
-    best: dict[str, float]
-
-
-@dataclass
-class LengthStats:
-    unit: str  # "tokens" or "words"
-    points: list[tuple[str, bool, float, float]]  # (label, blind, mean length, average score)
-    # Per benchmark, per run: (label, blind, [(mean length in bin, mean score 0-100, count), ...]).
-    bins: dict[str, list[tuple[str, bool, list[tuple[float, float, int]]]]]
-
-
-@dataclass
-class Board:
-    setting: RunSettings
-    benchmarks: list[str]
-    rows: list[Row]
-    reference: list[RefLine]
-    reference_source: str
-    matrices: list[Matrix]
-    categories: list[CategoryTable]
-    length: LengthStats | None
-    warnings: list[str] = field(default_factory=list)
+    Runs written so far count whitespace words in `caption_tokens`; calling those tokens would mislead.
+    """
+    samples = [s for r in runs for s in r.samples or () if not s.failed and s.caption is not None]
+    if not samples or any(s.caption_tokens is None for s in samples):
+        return "words"
+    return "words" if all(s.caption_tokens == len(s.caption.split()) for s in samples) else "tokens"  # type: ignore
 
 
 def _caption_length(s: SampleRecord, unit: str) -> int:
@@ -96,21 +51,21 @@ def _caption_length(s: SampleRecord, unit: str) -> int:
     return len(str(s.caption or "").split())
 
 
-def _per_question(run: Run) -> dict[tuple[str, str], tuple[float, str]]:
-    """(benchmark, question_id) -> (mean score over captions and draws, image key).
+def _per_question(run: Run) -> dict[tuple[str, str], Question]:
+    """(benchmark, question_id) -> (mean score over captions and draws, image key, category).
 
     A question with any failed sample is left out, as the pipeline leaves it out of the score.
     """
     acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-    image: dict[tuple[str, str], str] = {}
+    where: dict[tuple[str, str], tuple[str, str | None]] = {}
     failed: set[tuple[str, str]] = set()
     for s in run.samples or ():
         key = (s.benchmark, s.question_id)
         if s.failed:
             failed.add(key)
         acc[key].append(s.score)
-        image.setdefault(key, s.image or s.sample_id or key[1])
-    return {k: (sum(v) / len(v), image[k]) for k, v in acc.items() if k not in failed}
+        where.setdefault(key, (s.image or s.sample_id or key[1], s.category))
+    return {k: (sum(v) / len(v), *where[k]) for k, v in acc.items() if k not in failed}
 
 
 def _pair_test(qa: dict, qb: dict, benches: list[str], n_resamples: int,
@@ -129,14 +84,15 @@ def _pair_test(qa: dict, qb: dict, benches: list[str], n_resamples: int,
         return None, str(e)
 
 
-def _matrices(rows: list[Row], benches: list[str], n_resamples: int, seed: int) -> list[Matrix]:
+def _matrices(rows: list[Row], benches: list[str], averaged: list[str],
+              per_question: dict[int, dict[tuple[str, str], Question]], n_resamples: int, seed: int) -> list[Matrix]:
     runs = [r.run for r in rows if r.run.samples]
     if len(runs) < 2:
         return []
-    per_q = [_per_question(r) for r in runs]
+    per_q = [per_question[id(r)] for r in runs]
     out = []
-    for bench in [AVERAGE, *benches]:
-        scope = benches if bench == AVERAGE else [bench]
+    for bench in [AVERAGE, *benches] if len(benches) > 1 else benches:  # one benchmark: its own is the average
+        scope = averaged if bench == AVERAGE else [bench]
         k = len(runs)
         cells: list[list[PairedResult | None]] = [[None] * k for _ in range(k)]
         notes = [[""] * k for _ in range(k)]
@@ -153,20 +109,53 @@ def _matrices(rows: list[Row], benches: list[str], n_resamples: int, seed: int) 
     return out
 
 
-def _categories(rows: list[Row], benches: list[str]) -> list[CategoryTable]:
+def _category_cells(run: Run, bench: str, scores: dict[str, float],
+                    per_q: dict[tuple[str, str], Question] | None) -> dict[str, CatCell]:
+    """Each category's recorded score, with n and a CI (bootstrap over images) from the run's samples."""
+    by_cat: dict[str, tuple[list[float], list[str]]] = defaultdict(lambda: ([], []))
+    for (b, _), (score, image, cat) in (per_q or {}).items():
+        if b == bench and cat is not None:
+            by_cat[str(cat)][0].append(score)
+            by_cat[str(cat)][1].append(image)
+    cells = {}
+    for cat, score in scores.items():
+        sc, images = by_cat.get(cat, ([], []))
+        ci = cluster_bootstrap_ci(sc, images, seed=0) if sc else None
+        cells[cat] = CatCell(score=score, n=len(sc) or None,
+                             ci95=None if ci is None else (100 * ci[0], 100 * ci[1]))
+    return cells
+
+
+def _clear_best(cells: dict[str, dict[str, CatCell]], cat: str) -> str | None:
+    """The row whose CI in `cat` lies above every other row's CI, if there is one."""
+    have = [(label, c[cat]) for label, c in cells.items() if cat in c]
+    if len(have) < 2 or any(c.ci95 is None for _, c in have):
+        return None
+    label, top = max(have, key=lambda t: t[1].score)
+    ahead = all(top.ci95[0] > c.ci95[1] for other, c in have if other != label)  # type: ignore[index]
+    return label if ahead else None
+
+
+def _categories(rows: list[Row], benches: list[str],
+                per_q: dict[int, dict[tuple[str, str], Question]]) -> list[CategoryTable]:
     tables = []
     for b in benches:
         cats: list[str] = []
         trows = []
+        cells: dict[str, dict[str, CatCell]] = {}
         for r in rows:
             res = r.run.benchmarks.get(b)
             if res is None or not res.categories:
                 continue
             cats.extend(c for c in res.categories if c not in cats)
             trows.append((r.run.label, r.run.blind, res.categories))
+            cells[r.run.label] = _category_cells(r.run, b, res.categories, per_q.get(id(r.run)))
         if trows:
             best = {c: max(t[2][c] for t in trows if c in t[2]) for c in cats}
-            tables.append(CategoryTable(bench=b, categories=cats, rows=trows, best=best))
+            n = {c: (ns.pop() if len(ns := {x[c].n for x in cells.values() if c in x}) == 1 else None)
+                 for c in cats}
+            tables.append(CategoryTable(bench=b, categories=cats, rows=trows, best=best, cells=cells, n=n,
+                                        clear_best={c: _clear_best(cells, c) for c in cats}))
     return tables
 
 
@@ -237,15 +226,24 @@ def _length(rows: list[Row], benches: list[str], n_bins: int = 6) -> LengthStats
     runs = [r.run for r in rows if r.run.samples]
     if not runs:
         return None
-    unit = "tokens" if all(s.caption_tokens is not None for r in runs for s in r.samples or () if not s.failed) \
-        else "words"
+    unit = length_unit(runs)
     data = _answers_by_benchmark(runs, unit)
     points = _length_points([row for row in rows if row.run.samples], unit)
     bins = {b: series for b in benches if (series := _length_bins(rows, b, data, n_bins)) is not None}
     return LengthStats(unit=unit, points=points, bins=bins)
 
 
-def _rows(runs: list[Run], benches: list[str]) -> tuple[list[Row], list[str]]:
+def averaged_benchmarks(runs: list[Run], benches: list[str]) -> list[str]:
+    """The benchmarks the Average covers: the set every run declares (a suite's, e.g. Table 3's 11), else all."""
+    declared = {tuple(r.record.average_over or ()) for r in runs}
+    if len(declared) == 1 and (only := set(declared.pop())):
+        keep = [b for b in benches if b in only]
+        if keep:
+            return keep
+    return list(benches)
+
+
+def _rows(runs: list[Run], benches: list[str], averaged: list[str]) -> tuple[list[Row], list[str]]:
     rows, warnings = [], []
     for r in runs:
         cells = {b: (Cell(score=res.score, ci95=res.ci95, n=res.n, best_of_n=res.best_of_n,
@@ -253,7 +251,7 @@ def _rows(runs: list[Run], benches: list[str]) -> tuple[list[Row], list[str]]:
                      if (res := r.benchmarks.get(b)) is not None and res.score is not None else None)
                  for b in benches}
         missing = [b for b in benches if cells[b] is None]
-        avg = None if missing else float(np.mean([c.score for c in cells.values()]))
+        avg = None if any(cells[b] is None for b in averaged) else float(np.mean([cells[b].score for b in averaged]))
         if missing:
             warnings.append(f"{r.label} has no result for {', '.join(missing)}; its average is left blank")
         if not r.complete:
@@ -284,7 +282,7 @@ def _rank(rows: list[Row], benches: list[str]) -> None:
         row.best_average = bool(avgs) and row.average == max(avgs)
 
 
-def _reference_lines(runs: list[Run], benches: list[str]) -> list[RefLine]:
+def _reference_lines(runs: list[Run], benches: list[str], averaged: list[str]) -> list[RefLine]:
     """Published rows for the benchmarks that are shipped specs (a local file is never matched by its name)."""
     shipped = [b for b in benches if all(r.benchmarks[b].shipped for r in runs if b in r.benchmarks)]
     mapping = match_reference(shipped)
@@ -293,9 +291,9 @@ def _reference_lines(runs: list[Run], benches: list[str]) -> list[RefLine]:
     lines = []
     for ref in CAPRL_TABLE3:
         cells = {b: ref.scores.get(mapping[b]) if b in mapping else None for b in benches}
-        shown = [v for v in cells.values() if v is not None]
+        shown = [cells[b] for b in averaged if cells[b] is not None]
         lines.append(RefLine(ref=ref, cells=cells,
-                             average=float(np.mean(shown)) if len(shown) == len(benches) else None))
+                             average=float(np.mean(shown)) if len(shown) == len(averaged) else None))
     return lines
 
 
@@ -305,10 +303,21 @@ def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4
     benches: list[str] = []
     for r in runs:
         benches.extend(b for b in r.benchmarks if b not in benches)
-    rows, warnings = _rows(runs, benches)
+    averaged = averaged_benchmarks(runs, benches)
+    rows, warnings = _rows(runs, benches, averaged)
     _rank(rows, benches)
     length = _length(rows, benches)
+    per_q = {id(r): _per_question(r) for r in runs if r.samples}
+    matrices = _matrices(rows, benches, averaged, per_q, n_resamples, seed)
+    for row in rows:
+        row.average_ci = average_ci([row.cells[b] for b in averaged]) if row.average is not None else None
+    rank_ranges(rows)
+    overall = next((m for m in matrices if m.bench == AVERAGE), matrices[0] if len(benches) == 1 and matrices else None)
+    blind = blind_deltas(rows, overall)
+    n = {b: (ns.pop() if len(ns := {c.n for r in rows if (c := r.cells[b]) is not None}) == 1 else None)
+         for b in benches}
     return Board(setting=runs[0].settings, benchmarks=benches, rows=rows,
-                 reference=_reference_lines(runs, benches) if reference else [],
-                 reference_source=REFERENCE_SOURCE, matrices=_matrices(rows, benches, n_resamples, seed),
-                 categories=_categories(rows, benches), length=length, warnings=warnings)
+                 reference=_reference_lines(runs, benches, averaged) if reference else [], averaged=averaged,
+                 reference_source=REFERENCE_SOURCE, matrices=matrices,
+                 categories=_categories(rows, benches, per_q), length=length, warnings=warnings,
+                 blind_label=blind, n=n)

@@ -12,23 +12,57 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup
 
 from prism_eval._version import __version__
-from prism_eval.report.board import AVERAGE, Board
+from prism_eval.report.board import Board
+from prism_eval.report.columns import board_columns, csv_table, rank_text
+from prism_eval.report.markdown import render_markdown
+from prism_eval.report.meta import build_meta
 from prism_eval.report.plot import colors_for, length_bins_svg, length_scatter_svg
 from prism_eval.report.reference import CAPRL_TABLE3, REFERENCE_SOURCE
 from prism_eval.report.runs import Run
 from prism_eval.report.samples import safe_json_for_script
+from prism_eval.report.stats_text import p_text
 
-__all__ = ["render_html", "render_markdown", "render_json", "DEFAULT_TITLE"]
+__all__ = ["render_html", "render_markdown", "render_json", "DEFAULT_TITLE", "SECTIONS"]
 
 DEFAULT_TITLE = "Caption utility leaderboard"
+JS_FILES = ("common.js", "board.js", "samples.js")  # concatenated into one function body: one hashed script
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: its anchor, its nav title, its template, and when it is shown.
+
+    per_board sections appear once per leaderboard (anchor `key-N`); the others once per page.
+    A new section is one entry here plus its template.
+    """
+
+    key: str
+    title: str
+    per_board: bool
+    shown: Callable[[dict[str, Any]], bool] = lambda g: True
+
+    @property
+    def template(self) -> str:
+        return f"_{self.key}.html.j2"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("leaderboard", "Leaderboard", True),
+    Section("significance", "Significance", True),
+    Section("categories", "Categories", True, lambda g: bool(g["board"].categories)),
+    Section("length", "Caption length", True, lambda g: g["scatter"] is not None),
+    Section("samples", "Samples", False),
+    Section("metadata", "Run metadata", False),
+)
 
 
 def _asset(name: str) -> str:
@@ -39,198 +73,148 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def _p_fmt(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+def _scale(points: list[tuple[float, tuple[float, float] | None]]) -> tuple[float, float] | None:
+    """The range a column's CI bars are drawn on: every score and interval in it, padded, within 0-100."""
+    values = [v for score, ci in points for v in (score, *(ci or ()))]
+    if not values:
+        return None
+    pad = max((max(values) - min(values)) * 0.06, 0.5)
+    lo, hi = max(0.0, min(values) - pad), min(100.0, max(values) + pad)
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _meta_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
-    def cfg(r: Run, key: str) -> str:
-        v = r.config.get(key)
-        return "—" if v is None else str(v)
+def _scales(b: Board, columns: list) -> dict[str, tuple[float, float] | None]:
+    out: dict[str, tuple[float, float] | None] = {}
+    for col, _ in columns:
+        if col.bench:
+            out[col.key] = _scale([(c.score, c.ci95) for r in b.rows if (c := r.cells[col.bench]) is not None])
+        elif col.key == "average":
+            out[col.key] = _scale([(r.average, r.average_ci) for r in b.rows if r.average is not None])
+    return out
 
-    rows: list[tuple[str, list[str]]] = [
-        ("Run folder", [str(r.path) for r in runs]),
-        ("Captioner", [r.captioner for r in runs]),
-        ("Judge", [r.settings.judge for r in runs]),
-        ("Protocol", [r.settings.protocol for r in runs]),
-        ("Scoring", [r.settings.scoring for r in runs]),
-        ("Estimator", [r.settings.estimator for r in runs]),
-        ("Seed", [cfg(r, "seed") for r in runs]),
-        ("Captions per image", [cfg(r, "num_captions") for r in runs]),
-        ("Question limit", [cfg(r, "limit") for r in runs]),
-        ("Benchmarks", [", ".join(f"{b} (n={res.n})" for b, res in r.benchmarks.items()) for r in runs]),
-        ("Samples", [f"{len(r.samples)} in samples.jsonl" if r.samples is not None else "no samples.jsonl"
-                     for r in runs]),
-        ("Config hash", [cfg(r, "config_hash") for r in runs]),
-        ("Created", [r.created or "—" for r in runs]),
-        ("Complete", ["yes" if r.complete else "no (partial run)" for r in runs]),
-    ]
-    keys: list[str] = []
-    for r in runs:
-        keys.extend(k for k in r.versions if k not in keys)
-    rows += [(f"version: {k}", [r.versions.get(k, "—") for r in runs]) for k in keys]
-    return rows
+
+def _setting_chips(b: Board) -> list[tuple[str, str]]:
+    s, run = b.setting, b.rows[0].run
+    return [("judge", run.shown(s.judge)), ("protocol", s.protocol), ("scoring", s.scoring),
+            ("estimator", s.estimator)]
+
+
+def _group(b: Board) -> dict[str, Any]:
+    colors = colors_for([(r.run.label, r.run.blind) for r in b.rows])
+    columns = board_columns(b)
+    g: dict[str, Any] = {"board": b, "colors": colors, "scatter": None, "bins": [],
+                         "unit": b.length.unit if b.length else "words",
+                         "columns": [c for c, _ in columns], "sort_values": {c.key: v for c, v in columns},
+                         "column_keys": {c.key: True for c, _ in columns}, "scales": _scales(b, columns),
+                         "sorted_by": "average" if any(c.key == "average" for c, _ in columns)
+                         else columns[0][0].key,
+                         "setting_chips": _setting_chips(b),
+                         "has_flags": any(c is not None and (c.unanswered or c.failed)
+                                          for r in b.rows for c in r.cells.values())}
+    if b.length is not None and len(b.length.points) >= 1:
+        g["scatter"] = length_scatter_svg(b.length, colors)
+        g["bins"] = [(bench, length_bins_svg(b.length, bench, colors)) for bench in b.length.bins]
+    return g
+
+
+def _nav(groups: list[dict[str, Any]]) -> list[dict[str, str]]:
+    nav = []
+    for sec in SECTIONS:
+        if not sec.per_board:
+            nav.append({"anchor": sec.key, "title": sec.title})
+            continue
+        first = next((i for i, g in enumerate(groups, 1) if sec.shown(g)), None)
+        if first is not None:
+            nav.append({"anchor": f"{sec.key}-{first}", "title": sec.title})
+    return nav
 
 
 def render_html(boards: list[Board], runs: list[Run], payload: dict[str, Any], *, title: str,
                 reference: bool) -> str:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(lambda n: _asset(n)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=False)
-    env.globals.update(p_fmt=_p_fmt)
-    css, js = _asset("report.css"), _asset("report.js")
+    env.globals.update(p_text=p_text, rank_text=rank_text)
+    css = _asset("report.css")
+    js = "(function () {\n" + "\n".join(_asset(name) for name in JS_FILES) + "}());\n"
     csp = (f"default-src 'none'; img-src data:; style-src {_sha256(css)}; script-src {_sha256(js)}; "
            "base-uri 'none'; form-action 'none'")
-    groups = []
+    groups = [_group(b) for b in boards]
     all_colors: dict[str, str] = {}
-    for b in boards:
-        colors = colors_for([(r.run.label, r.run.blind) for r in b.rows])
-        all_colors.update(colors)
-        g: dict[str, Any] = {"board": b, "colors": colors, "scatter": None, "bins": [],
-                             "unit": b.length.unit if b.length else "tokens",
-                             "has_flags": any(c is not None and (c.unanswered or c.failed)
-                                              for r in b.rows for c in r.cells.values())}
-        if b.length is not None and len(b.length.points) >= 1:
-            g["scatter"] = length_scatter_svg(b.length, colors)
-            g["bins"] = [(bench, length_bins_svg(b.length, bench, colors)) for bench in b.length.bins]
-        groups.append(g)
+    for g in groups:
+        all_colors.update(g["colors"])
     for r in payload["runs"]:
         r["color"] = all_colors.get(r["label"], "#6b7280")
-    run_meta = [{"label": r.label, "config_json": json.dumps(r.config, indent=2, sort_keys=True, default=str)}
-                for r in runs]
-    ref_benches = list(CAPRL_TABLE3[0].scores)
-    meta_rows = _meta_rows(runs)
+    payload["boards"] = [csv_table(b) for b in boards]
     return env.get_template("report.html.j2").render(
         title=title, version=__version__, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         csp=csp, css=Markup(css), js=Markup(js), data_json=Markup(safe_json_for_script(payload)),
-        groups=groups, n_runs=len(runs), runs=run_meta, meta_rows=meta_rows,
-        mono_keys={"Config hash", "Run folder"} | {k for k, _ in meta_rows if k.startswith("version")},
-        payload=payload, has_categories=bool(boards[0].categories), has_length=groups[0]["scatter"] is not None,
-        reference_table=CAPRL_TABLE3 if reference else None, reference_benches=ref_benches,
+        groups=groups, n_runs=len(runs), meta=build_meta(runs), payload=payload, nav=_nav(groups),
+        board_sections=[s for s in SECTIONS if s.per_board], page_sections=[s for s in SECTIONS if not s.per_board],
+        reference_table=CAPRL_TABLE3 if reference else None, reference_benches=list(CAPRL_TABLE3[0].scores),
         reference_source=REFERENCE_SOURCE)
-
-
-# ---------------------------------------------------------------- Markdown
-
-_MD_SPECIAL = set("\\`*_[]<>|~")
-
-
-def md_escape(text: str) -> str:
-    """Backslash-escape Markdown punctuation (and pipes) so any name shows literally in a GFM cell."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
-
-
-def _md_leaderboard(b: Board) -> list[str]:
-    header = ["Captioner", *[md_escape(x) for x in b.benchmarks], "Average", "Avg rank"]
-    rows = []
-    for row in b.rows:
-        cells = [md_escape(row.run.label) + (" (blind baseline)" if row.run.blind else "")]
-        for bench in b.benchmarks:
-            c = row.cells[bench]
-            cells.append("—" if c is None else (f"**{c.score:.1f}**" if c.best else f"{c.score:.1f}"))
-        avg = "—" if row.average is None else (f"**{row.average:.1f}**" if row.best_average
-                                                 else f"{row.average:.1f}")
-        cells += [avg, "—" if row.avg_rank is None else f"{row.avg_rank:.2f}"]
-        rows.append(cells)
-    for ref in b.reference:
-        rows.append([f"*{md_escape(ref.ref.name)} (reported)*",
-                     *[("—" if ref.cells[x] is None else f"*{ref.cells[x]:.1f}*") for x in b.benchmarks],
-                     "—" if ref.average is None else f"*{ref.average:.1f}*", "—"])
-    notes = ["Scores are judge accuracy (0-100); best run score per column in bold."]
-    if b.reference:
-        notes.append("Rows marked *(reported)* are published numbers, not run here: "
-                     f"{md_escape(b.reference_source)}.")
-    return _md_table(header, rows) + ["", " ".join(notes), ""]
-
-
-def _md_cis(b: Board) -> list[str]:
-    ci_rows = [[md_escape(r.run.label),
-                *[("—" if (c := r.cells[x]) is None or c.ci95 is None else f"{c.ci95[0]:.1f}–{c.ci95[1]:.1f}")
-                  for x in b.benchmarks]] for r in b.rows]
-    return (["95% confidence intervals:", ""] + _md_table(["Captioner", *[md_escape(x) for x in b.benchmarks]],
-                                                          ci_rows) + [""])
-
-
-def _md_pairs(b: Board) -> list[str]:
-    avg = next((m for m in b.matrices if m.bench == AVERAGE), None)
-    sig = []
-    for i, la in enumerate(avg.labels if avg else []):
-        for j, lb in enumerate(avg.labels):
-            r = avg.cells[i][j]
-            if i < j and r is not None:
-                mark = " (significant)" if r.p_value < 0.05 else ""
-                p = _p_fmt(r.p_value)
-                sig.append(f"- {md_escape(la)} vs {md_escape(lb)}: {r.diff * 100:+.1f} points, "
-                           f"p {p if p.startswith('<') else '= ' + p}{mark}")
-    return ["Paired tests on the average (row minus column, same questions):", "", *sig, ""] if sig else []
-
-
-def _md_categories(b: Board) -> list[str]:
-    lines = []
-    for t in b.categories:
-        lines += [f"Categories of {md_escape(t.bench)}:", ""]
-        crow = [[md_escape(label), *[("—" if (v := sc.get(c)) is None else
-                                       (f"**{v:.1f}**" if v == t.best[c] else f"{v:.1f}")) for c in t.categories]]
-                for label, _, sc in t.rows]
-        lines += _md_table(["Captioner", *[md_escape(c) for c in t.categories]], crow) + [""]
-    return lines
-
-
-def render_markdown(boards: list[Board], *, title: str) -> str:
-    """GFM: benchmarks as columns, best run score per column in bold, reference rows in italics."""
-    lines = [f"# {md_escape(title)}", ""]
-    for gi, b in enumerate(boards, 1):
-        s = b.setting
-        if len(boards) > 1:
-            lines += [f"## Setting {gi}", ""]
-        lines += [f"Judge: {md_escape(s.judge)} · protocol: {md_escape(s.protocol)} · scoring: "
-                  f"{md_escape(s.scoring)} · estimator: {md_escape(s.estimator)}", ""]
-        lines += _md_leaderboard(b) + _md_cis(b) + _md_pairs(b) + _md_categories(b)
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- JSON
 
+def _json_paired(b: Board) -> list[dict[str, Any]]:
+    paired = []
+    for m in b.matrices:
+        for i, la in enumerate(m.labels):
+            for j, lb in enumerate(m.labels):
+                r = m.cells[i][j]
+                if i < j and r is not None:
+                    paired.append({"benchmark": m.bench, "a": la, "b": lb, "diff": r.diff * 100,
+                                   "ci95": None if r.ci95 is None else [r.ci95[0] * 100, r.ci95[1] * 100],
+                                   "p_value": r.p_value, "method": r.method, "n": r.n,
+                                   "a_only": r.a_only, "b_only": r.b_only})
+    return paired
+
+
+def _json_row(b: Board, r: Any) -> dict[str, Any]:
+    d = r.vs_blind
+    return {
+        "label": r.run.label, "captioner": r.run.spec, "run_dir": r.run.folder,
+        "blind_baseline": r.run.blind, "complete": r.run.complete,
+        "scores": {x: None if (c := r.cells[x]) is None else
+                   {"score": c.score, "ci95": list(c.ci95) if c.ci95 else None, "n": c.n,
+                    "best_of_n": c.best_of_n, "rank": c.rank, "unanswered": c.unanswered,
+                    "failed": c.failed} for x in b.benchmarks},
+        "average": r.average, "avg_rank": r.avg_rank, "mean_caption_length": r.mean_length,
+        "seed": r.run.config.get("seed"), "config_hash": r.run.config.get("config_hash"),
+        "created": r.run.created, "versions": r.run.shown_value(r.run.versions),
+        "average_ci95": list(r.average_ci) if r.average_ci else None,
+        "rank_range": list(r.rank_range) if r.rank_range else None,
+        "vs_blind": None if d is None else {"diff": d.diff, "ci95": list(d.ci95) if d.ci95 else None,
+                                            "p_value": d.p_value, "n": d.n, "method": d.method, "below": d.below},
+    }
+
+
+def _json_group(b: Board) -> dict[str, Any]:
+    setting = dict(b.setting.comparability_key())
+    setting["judge"] = b.rows[0].run.shown(setting["judge"])
+    return {
+        "setting": setting,
+        "benchmarks": b.benchmarks,
+        "averaged": b.averaged,
+        "rows": [_json_row(b, r) for r in b.rows],
+        "length_unit": b.length.unit if b.length else "words",
+        "reference": [{"name": x.ref.name, "status": x.ref.status, "source": x.ref.source,
+                       "scores": {k: v for k, v in x.cells.items() if v is not None},
+                       "average": x.average, "paper_average": x.ref.average} for x in b.reference],
+        "paired": _json_paired(b),
+        "categories": {t.bench: {label: sc for label, _, sc in t.rows} for t in b.categories},
+        "categories_detail": {t.bench: {label: {c: {"score": x.score, "n": x.n,
+                                                    "ci95": list(x.ci95) if x.ci95 else None}
+                                                for c, x in cells.items()}
+                                        for label, cells in t.cells.items()} for t in b.categories},
+        "blind_baseline": b.blind_label,
+        "warnings": b.warnings,
+    }
+
+
 def render_json(boards: list[Board], *, title: str) -> str:
     """The aggregated leaderboard (no samples): what a script or another leaderboard ingests."""
-    groups = []
-    for b in boards:
-        paired = []
-        for m in b.matrices:
-            for i, la in enumerate(m.labels):
-                for j, lb in enumerate(m.labels):
-                    r = m.cells[i][j]
-                    if i < j and r is not None:
-                        paired.append({"benchmark": m.bench, "a": la, "b": lb, "diff": r.diff * 100,
-                                       "ci95": None if r.ci95 is None else [r.ci95[0] * 100, r.ci95[1] * 100],
-                                       "p_value": r.p_value, "method": r.method, "n": r.n})
-        groups.append({
-            "setting": dict(b.setting.comparability_key()),
-            "benchmarks": b.benchmarks,
-            "rows": [{
-                "label": r.run.label, "captioner": r.run.captioner, "run_dir": str(r.run.path),
-                "blind_baseline": r.run.blind, "complete": r.run.complete,
-                "scores": {x: None if (c := r.cells[x]) is None else
-                           {"score": c.score, "ci95": list(c.ci95) if c.ci95 else None, "n": c.n,
-                            "best_of_n": c.best_of_n, "rank": c.rank, "unanswered": c.unanswered,
-                            "failed": c.failed} for x in b.benchmarks},
-                "average": r.average, "avg_rank": r.avg_rank, "mean_caption_length": r.mean_length,
-                "seed": r.run.config.get("seed"), "config_hash": r.run.config.get("config_hash"),
-                "created": r.run.created, "versions": r.run.versions,
-            } for r in b.rows],
-            "length_unit": b.length.unit if b.length else "tokens",
-            "reference": [{"name": x.ref.name, "status": x.ref.status, "source": x.ref.source,
-                           "scores": {k: v for k, v in x.cells.items() if v is not None},
-                           "average_over_shown": x.average, "paper_average": x.ref.average} for x in b.reference],
-            "paired": paired,
-            "categories": {t.bench: {label: sc for label, _, sc in t.rows} for t in b.categories},
-            "warnings": b.warnings,
-        })
     doc = {"title": title, "generator": f"prism-eval {__version__}",
-           "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "groups": groups}
+           "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "groups": [_json_group(b) for b in boards]}
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)

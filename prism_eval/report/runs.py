@@ -7,10 +7,12 @@ setting that changes a score agrees (RunSettings.comparability_key).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+from prism_eval.report.paths import PathScrubber
+from prism_eval.runner.naming import display_names
 from prism_eval.runner.results import (
     RESULTS_FILE,
     SAMPLES_FILE,
@@ -22,7 +24,7 @@ from prism_eval.runner.results import (
     read_samples,
 )
 
-__all__ = ["ReportError", "Run", "find_run_dirs", "load_run", "load_runs", "group_runs"]
+__all__ = ["ReportError", "Run", "find_run_dirs", "load_run", "load_runs", "group_runs", "parse_labels"]
 
 
 class ReportError(ValueError):
@@ -37,6 +39,18 @@ class Run:
     record: RunRecord
     samples: list[SampleRecord] | None  # None: the run has no samples.jsonl
     label: str = ""  # unique display name, set by load_runs
+    spec: str = ""  # the captioner spec as a report shows it (no absolute local path)
+    folder: str = ""  # the run folder as a report shows it
+    scrubber: PathScrubber | None = field(default=None, repr=False)
+
+    def shown(self, text: Any) -> str:
+        """A string from this run's record as a report may show it (local paths rewritten)."""
+        text = "" if text is None else str(text)
+        return self.scrubber.text(text, self.path) if self.scrubber else text
+
+    def shown_value(self, value: Any) -> Any:
+        """A JSON-like value from this run's record (config, versions) with local paths rewritten."""
+        return self.scrubber.value(value, self.path) if self.scrubber else value
 
     @property
     def captioner(self) -> str:
@@ -111,18 +125,69 @@ def load_run(d: Path) -> Run:
     return Run(path=d, record=record, samples=samples)
 
 
-def load_runs(paths: list[Path]) -> list[Run]:
-    """Find and load every run; give each a unique label (its name, or the captioner, plus the folder on a clash)."""
+def parse_labels(items: Sequence[str]) -> dict[str, str]:
+    """`RUN=NAME` pairs (RUN: a run folder, its name, a captioner spec or a default name) as a dict."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, name = str(item).rpartition("=")
+        if not sep or not key.strip() or not name.strip():
+            raise ReportError(f"--label {item!r}: expected RUN=NAME (RUN: a run folder, a captioner spec or its "
+                              "shown name)")
+        out[key.strip()] = name.strip()
+    return out
+
+
+def _label_keys(r: Run, default: str) -> set[str]:
+    """Every way a --label may name this run."""
+    keys = {str(r.path), r.path.name, str(r.path.resolve()), r.captioner, default, r.folder}
+    if r.record.name:
+        keys.add(r.record.name)
+    return {k.rstrip("/") for k in keys if k}
+
+
+def _apply_labels(runs: list[Run], defaults: dict[str, str], labels: Mapping[str, str]) -> dict[int, str]:
+    """id(run) -> the name a --label gives it; a label that names no run is an error."""
+    given: dict[int, str] = {}
+    for key, name in labels.items():
+        hits = [r for r in runs if key.rstrip("/") in _label_keys(r, defaults[r.captioner])]
+        if not hits:
+            known = ", ".join(sorted({defaults[r.captioner] for r in runs}))
+            raise ReportError(f"--label {key}={name}: {key!r} names no run (give a run folder, a captioner spec "
+                              f"or one of: {known})")
+        for r in hits:
+            given[id(r)] = name
+    return given
+
+
+def load_runs(paths: list[Path], labels: Mapping[str, str] | None = None) -> list[Run]:
+    """Find and load every run and give each a unique label.
+
+    The label is a --label given for it, else the name the run was given (`run --name`), else the
+    short name of its captioner (`reference` for file:.../captions/reference.jsonl); a folder is
+    added where two would read the same.
+    """
     runs = [load_run(d) for d in find_run_dirs(paths)]
     if not runs:
         raise ReportError("no run directories given")
+    scrubber = PathScrubber([r.path for r in runs])
+    for r in runs:
+        r.scrubber = scrubber
+        r.spec = scrubber.text(r.captioner, r.path)
+        r.folder = scrubber.folder(r.path)
+    defaults = display_names([r.captioner for r in runs])
+    given = _apply_labels(runs, defaults, labels or {})
+    bases = [given.get(id(r)) or r.record.name or defaults[r.captioner] for r in runs]
     counts: dict[str, int] = {}
-    for r in runs:
-        base = r.record.name or r.captioner
+    for base in bases:
         counts[base] = counts.get(base, 0) + 1
-    for r in runs:
-        base = r.record.name or r.captioner
-        r.label = base if counts[base] == 1 else f"{base} [{r.path.name}]"
+    taken: set[str] = set()
+    for r, base in zip(runs, bases):
+        label = base if counts[base] == 1 else f"{base} [{r.path.name}]"
+        k = 2
+        while label in taken:
+            label, k = f"{base} [{r.path.name} {k}]", k + 1
+        taken.add(label)
+        r.label = label
     return runs
 
 

@@ -18,9 +18,13 @@ from typing import Any
 
 from PIL import Image
 
+from prism_eval.report.board import length_unit
 from prism_eval.report.runs import Run
+from prism_eval.runner.results import SampleRecord
 
-__all__ = ["build_payload", "thumbnail_data_uri", "safe_json_for_script", "thumb_size_for"]
+__all__ = ["build_payload", "thumbnail_data_uri", "safe_json_for_script", "thumb_size_for", "top_choice", "verdict"]
+
+PROBABILISTIC = ("expected", "sampled")  # estimators whose score is not "the decision was right"
 
 
 def safe_json_for_script(obj: Any) -> str:
@@ -58,6 +62,34 @@ def _thumb_path(run_dir: Path, thumb: Any) -> Path | None:
         return None
     p = (run_dir / str(thumb)).resolve()
     return p if p.is_relative_to(run_dir.resolve()) and p.is_file() else None
+
+
+def top_choice(raw: str | None) -> tuple[str, float] | None:
+    """The judge's most probable option and its probability, from a log-prob answer's `raw` JSON; None otherwise."""
+    if not raw or not raw.startswith("{"):
+        return None
+    try:
+        probs = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(probs, dict) or not probs:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in probs.values()):
+        return None
+    label = max(probs, key=lambda k: probs[k])
+    return str(label), float(probs[label])
+
+
+def verdict(s: SampleRecord, estimator: str) -> tuple[bool, str | None, float | None]:
+    """(right, top choice, its probability). Under expected/sampled scoring an answer is right when the
+    judge's top choice is the gold option (its score is a probability or a draw, so score >= 1 says little);
+    otherwise when it scored 1."""
+    top = top_choice(s.raw) if s.status == "ok" else None
+    if top is None:
+        return bool(s.correct), None, None
+    if estimator in PROBABILISTIC and s.gold is not None:
+        return top[0] == str(s.gold), top[0], top[1]
+    return bool(s.correct), top[0], top[1]
 
 
 def _natural(s: str) -> list:
@@ -129,20 +161,25 @@ def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str,
             if (s.benchmark, s.question_id) not in chosen:
                 continue
             ci = -1 if s.caption_index is None else s.caption_index
+            ok, top, p_top = verdict(s, r.settings.estimator)
             rows.append(((b_index[s.benchmark], _natural(s.question_id), ri, ci, s.draw), {
                 "r": ri, "b": b_index[s.benchmark], "q": s.question_id, "cat": s.category,
-                "im": i_index[(s.benchmark, s.image)], "ik": s.image,
+                "im": i_index[(s.benchmark, s.image)], "ik": r.shown(s.image),
                 "ci": ci, "cap": sid(s.caption), "tok": s.caption_tokens,
                 "d": s.draw, "qs": sid(s.question),
                 "o": None if s.options is None else [sid(o) for o in s.options],
                 "g": None if s.gold is None else str(s.gold), "raw": sid(s.raw),
                 "x": None if s.extracted is None else str(s.extracted),
-                "s": round(s.score, 4), "ok": bool(s.correct),
-                "st": s.status or "ok", "err": s.error,
+                "top": top, "pt": None if p_top is None else round(p_top, 4),
+                "s": round(s.score, 4), "ok": ok,
+                "st": s.status or "ok", "err": r.shown(s.error) if s.error else None,
             }))
     rows.sort(key=lambda t: t[0])
     return {
-        "runs": [{"label": r.label, "blind": r.blind, "group": gi} for gi, g in enumerate(groups) for r in g],
+        "runs": [{"label": r.label, "spec": r.spec, "blind": r.blind, "group": gi, "estimator": r.settings.estimator}
+                 for gi, g in enumerate(groups) for r in g],
+        "estimators": sorted({r.settings.estimator for r in runs} & set(PROBABILISTIC)),
+        "length_unit": length_unit(runs),
         "benchmarks": benches,
         "images": images,
         "text": list(strings),

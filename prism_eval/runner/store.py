@@ -47,8 +47,8 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, kind TEXT, value TEXT)")
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the cache database ({_reason(exc)}); "
-                             "pass another --store or delete this file") from None
+            advice = "pass another --store or delete this file" if self.path.is_file() else "pass another --store"
+            raise StoreError(f"{self.path}: cannot open the cache database ({_reason(exc)}); {advice}") from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -114,8 +114,8 @@ class Lazy:
     a model that cannot load stops the run with one error instead of failing every item.
     """
 
-    def __init__(self, factory: Callable[[], Any], spec: str) -> None:
-        self._factory, self.spec, self._obj = factory, spec, None
+    def __init__(self, factory: Callable[[], Any], spec: str, hint: str = "") -> None:
+        self._factory, self.spec, self._obj, self.hint = factory, spec, None, hint
 
     def get(self) -> Any:
         if self._obj is None:
@@ -124,7 +124,8 @@ class Lazy:
             except FatalError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
-                raise EngineLoadError(f"{self.spec}: cannot load: {_load_reason(exc, self.spec)}") from exc
+                hint = f"; {self.hint}" if self.hint else ""
+                raise EngineLoadError(f"{self.spec}: cannot load: {_load_reason(exc, self.spec)}{hint}") from exc
         return self._obj
 
     @property
@@ -142,6 +143,11 @@ class CachingJudge:
 
     def fingerprint(self) -> dict[str, Any]:
         return self.identity
+
+    @property
+    def loaded_engine(self) -> Any:
+        """The real judge if it is already built (None otherwise: asking never loads it)."""
+        return self._judge.get() if self._judge.loaded else None
 
     def _cached(self, method: str, requests: Sequence[JudgeRequest], extras: Sequence[Any],
                 call: Callable[[list[int]], list]) -> list:

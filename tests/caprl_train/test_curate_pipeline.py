@@ -29,7 +29,8 @@ def test_generate_then_filter_with_the_tiny_vlm_through_the_cli(demo, tiny_qwen_
     res = runner.invoke(main, ["curate", "generate", str(demo.root / "images"), "--out", str(out), "--vlm",
                                f"hf:{tiny_qwen_vl_dir}", "--limit", "3", "--max-new-tokens", "24"],
                         catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # an empty training file is a failed step
+    assert "Error: " in res.output and "no question could be read from any image's output" in res.output
     report = json.loads((tmp_path / "gen.jsonl.report.json").read_text())
     raw = read_jsonl(tmp_path / "gen.jsonl.raw.jsonl")
     assert report["images"] == 3 and len(raw) == 3 and report["system_prompt"] == "system-message"

@@ -93,5 +93,5 @@ def test_a_missing_policy_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "qa.jsonl"), "--model", str(tmp_path / "none"),
                                     "--output-dir", str(tmp_path / "out")])
     assert res.exit_code == 1
-    assert res.output.startswith(f"Error: {tmp_path / 'none'}: cannot load the policy's processor: ")
+    assert res.output.startswith(f"Error: --model {tmp_path / 'none'}: no such model folder ")  # before any load
     assert res.output.count("\n") == 1

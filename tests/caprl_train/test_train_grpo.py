@@ -12,6 +12,7 @@ import torch
 
 from caprl_train.config import EvalSettings
 from caprl_train.data import DataConfig
+from caprl_train.parts import part_of
 from caprl_train.reward import RewardConfig
 from caprl_train.train import GRPOSettings, TrainConfig, build_trainer, save_final
 from prism_eval.core.protocols import get_protocol
@@ -30,12 +31,13 @@ def run(tmp_path_factory, tiny_qwen_vl_dir, tiny_lm_dir, builtin_judge):
     root = tmp_path_factory.mktemp("grpo")
     demo = build_demo(root / "demo")
     cfg = TrainConfig(
-        model=str(tiny_qwen_vl_dir), output_dir=str(root / "out"),
+        model=str(tiny_qwen_vl_dir), output_dir=str(root / "out"), train_parts=("projector", "language"),
         data=DataConfig(source=str(demo.benchmark), limit=2, image_size=56),
         grpo=GRPOSettings(num_generations=2, per_device_train_batch_size=4, gradient_accumulation_steps=1,
                           max_completion_length=16, max_steps=STEPS, learning_rate=5e-3, warmup_steps=0,
                           gradient_checkpointing=False, save_steps=2, logging_steps=1),
-        reward=RewardConfig(judge="builtin:smollm2-135m", questions_per_caption=2, seed=REWARD_SEED),
+        reward=RewardConfig(judge="builtin:smollm2-135m", scoring="option-loglik", questions_per_caption=2,
+                            seed=REWARD_SEED),
         eval=EvalSettings(benchmarks=(str(demo.benchmark),), steps=STEPS, limit=3, judge=f"hf:{tiny_lm_dir}",
                           batch_size=4),
     )
@@ -104,7 +106,9 @@ def test_checkpoint_is_loaded_by_the_evaluator(run, tiny_qwen_vl_dir, tiny_lm_di
     trained = load_file(out / "model.safetensors")
     initial = load_file(tiny_qwen_vl_dir / "model.safetensors")
     assert set(trained) == set(initial)
-    assert any(not torch.equal(trained[k], initial[k]) for k in initial)  # the policy moved
+    assert any(not torch.equal(trained[k], initial[k]) for k in initial if part_of(k) == "language")  # it moved
+    vision = [k for k in initial if part_of(k) == "vision"]
+    assert vision and all(torch.equal(trained[k], initial[k]) for k in vision)  # --train-parts froze the encoder
     bench = load_jsonl_benchmark(run["demo"].benchmark, limit=3)
     evaluator = Evaluator(RunOptions(judge=f"hf:{tiny_lm_dir}", num_captions=1, caption_max_tokens=12,
                                      store=str(tmp_path / "store.sqlite")))

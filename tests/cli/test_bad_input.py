@@ -28,9 +28,10 @@ from PIL import Image
 CLI = [sys.executable, "-m", "prism_eval.cli"]
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The installed command in its own process: what a user's shell sees."""
-    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore")
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
+    """The installed command in its own process: what a user's shell sees (`env`: variables to add)."""
+    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore", **(env or {}))
     return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

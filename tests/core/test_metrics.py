@@ -56,7 +56,9 @@ def test_anls():
     assert anls("global warmin", "global warming") == pytest.approx(1 - 1 / 14)
     assert anls("glob", ["global warming"]) == 0.0  # below the 0.5 threshold
     assert anls("nyc", ["New York", "NYC"]) == 1.0  # best over the accepted answers
-    assert anls("abcdx", ["abcdefgh"]) == pytest.approx(0.5)
+    # exactly at the threshold: ST-VQA scores 0 (distance must be below 0.5); CapRL and lmms-eval keep 0.5
+    assert anls("abcdx", ["abcdefgh"]) == 0.0 and anls("abcdef", ["abcxyz"]) == 0.0
+    assert anls("abcdx", ["abcdefgh"], compat="caprl") == pytest.approx(0.5)
     # the raw-length quirk (lmms-eval, VLMEvalKit, CapRL): padding shrinks the normalised distance
     assert anls("  ", ["x"]) == 0.0 and anls("  ", ["x"], compat="caprl") == 0.5
     with pytest.raises(MetricError):

@@ -168,10 +168,12 @@ def test_lmms_eval_runs_the_prism_model(toy_task, tiny_lm_dir, tmp_path, lmms_py
     env = _env(tmp_path, toy_task)
     out = tmp_path / "lmms-out"
     args = f"captioner=file:{toy_task / 'captions.jsonl'},judge=hf:{tiny_lm_dir},protocol=prism"
-    _run([str(lmms_python), "-m", "lmms_eval", "eval", "--model", "prism", "--model_args", args, "--tasks", TASK,
-          "--include_path", str(toy_task), "--output_path", str(out), "--log_samples", "--device", "cpu"],
-         env, tmp_path)
-    result_file = next(out.rglob("*_results.json"))
+    proc = _run([str(lmms_python), "-m", "lmms_eval", "eval", "--model", "prism", "--model_args", args,
+                 "--tasks", TASK, "--include_path", str(toy_task), "--output_path", str(out), "--log_samples",
+                 "--device", "cpu"], env, tmp_path)
+    written = sorted(out.rglob("*_results.json"))
+    assert written, f"lmms-eval wrote no results under {out}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    result_file = written[0]
     samples_file = next(out.rglob(f"*_samples_{TASK}.jsonl"))
     results = json.loads(result_file.read_text())["results"][TASK]
     samples = [json.loads(x) for x in samples_file.read_text().splitlines()]

@@ -145,7 +145,8 @@ def build_runs(root: Path, *, hostile: bool = True, judge: str = "builtin:smollm
     return dirs
 
 
-def _results(captioner: str, judge: str, protocol: str, n_caps: int, samples: list[dict], run_seed: int) -> dict:
+def _results(captioner: str, judge: str, protocol: str, n_caps: int, samples: list[dict], run_seed: int, *,
+             scoring: str = "generate", estimator: str = "argmax", shipped: bool = True, source: str = "") -> dict:
     benches: dict[str, dict] = {}
     for b in dict.fromkeys(s["benchmark"] for s in samples):
         bs = [s for s in samples if s["benchmark"] == b]
@@ -168,18 +169,19 @@ def _results(captioner: str, judge: str, protocol: str, n_caps: int, samples: li
             "categories": {c: 100 * sum(v) / len(v) for c, v in cats.items()},
             "unanswered": sum(s["status"] == "unanswered" for s in bs),
             "failed": sum(s["status"] == "failed" for s in bs), "num_captions": n_caps,
-            "mean_caption_tokens": sum(s["caption_tokens"] for s in bs) / len(bs), "shipped": True,
+            "mean_caption_tokens": sum(s["caption_tokens"] for s in bs) / len(bs), "shipped": shipped,
+            "source": source,
             "question_set": hashlib.sha256(" ".join(sorted(per_q)).encode()).hexdigest()[:16]}
     config = {"captioner": captioner, "judge": judge, "protocol": protocol, "seed": 0, "num_captions": n_caps,
               "limit": None, "benchmarks": list(benches)}
     config["config_hash"] = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    settings = RunSettings(judge=judge, protocol=protocol, scoring="generate", estimator="argmax",
+    settings = RunSettings(judge=judge, protocol=protocol, scoring=scoring, estimator=estimator,
                            judge_identity="0123456789abcdef", permutations=1, num_captions=n_caps,
                            caption_prompt="Describe the image.", caption_temperature=0.0, caption_top_p=1.0,
                            caption_max_tokens=512, label_quirk=False, seed=0,
                            question_sets={b: v["question_set"] for b, v in benches.items()})
-    return {"version": 2, "captioner": captioner, "judge": judge, "protocol": protocol, "scoring": "generate",
-            "estimator": "argmax", "benchmarks": benches,
+    return {"version": 2, "captioner": captioner, "judge": judge, "protocol": protocol, "scoring": scoring,
+            "estimator": estimator, "benchmarks": benches,
             "average": sum(v["score"] for v in benches.values()) / len(benches), "settings": settings.to_dict(),
             "config": config, "versions": {"prism-eval": "0.2.0", "transformers": "5.24.0", "torch": "2.13.0+cpu"},
             "created": "2026-11-30T02:00:00+00:00", "complete": True}

@@ -16,6 +16,7 @@ from PIL import Image
 
 from prism_eval.cli.report import report_command
 from prism_eval.report import ReportError, write_report
+from prism_eval.runner.naming import display_names
 
 from .test_fixture import HOSTILE, build_runs
 
@@ -34,7 +35,10 @@ def html(runs) -> tuple[Path, str]:
 
 
 def _results(runs: Path) -> dict[str, dict]:
-    return {json.loads(p.read_text())["captioner"]: json.loads(p.read_text()) for p in runs.glob("*/results.json")}
+    """Each run's results.json by the name the report shows."""
+    raw = [json.loads(p.read_text()) for p in runs.glob("*/results.json")]
+    names = display_names([r["captioner"] for r in raw])
+    return {names[r["captioner"]]: r for r in raw}
 
 
 def _payload(text: str) -> dict:
@@ -109,12 +113,12 @@ def test_a_run_without_samples_still_ranks_but_is_left_out_of_paired_tests(tmp_p
     doc = json.loads(write_report(dirs, tmp_path / "r.json").read_text())
     (g,) = doc["groups"]
     assert {r["captioner"] for r in g["rows"]} == {"hf:x/a", "hf:x/b", "hf:x/c"}
-    assert {(p["a"], p["b"]) for p in g["paired"]} == {("hf:x/a", "hf:x/b")}
+    assert {(p["a"], p["b"]) for p in g["paired"]} == {("x/a", "x/b")}
     assert {p["method"] for p in g["paired"] if p["benchmark"] != "Average"} == {"mcnemar-exact"}
     page = write_report(dirs, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "no samples.jsonl" in page
     payload = _payload(page)
-    assert {payload["runs"][s["r"]]["label"] for s in payload["samples"]} == {"hf:x/a", "hf:x/b"}
+    assert {payload["runs"][s["r"]]["label"] for s in payload["samples"]} == {"x/a", "x/b"}
 
 
 def test_pipeline_failure_shapes_render(tmp_path):
@@ -136,7 +140,7 @@ def test_pipeline_failure_shapes_render(tmp_path):
     paired = [p for p in doc["groups"][0]["paired"] if p["benchmark"] == "MMStar"]
     assert paired[0]["n"] == 90 - 3  # questions with a failed sample are left out, as in the score
     page = write_report(dirs, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "hf:x/b has no result for ChartQA" in page
+    assert "x/b has no result for ChartQA" in page
     assert any(s["ci"] == -1 for s in _payload(page)["samples"])
     assert "| — |" in write_report(dirs, tmp_path / "r.md").read_text(encoding="utf-8")
 
@@ -178,28 +182,53 @@ def _md_tables(md: str) -> list[list[list[tuple[str, bool]]]]:
     return p.tables
 
 
-def test_markdown_is_a_gfm_table_with_benchmarks_as_columns_and_best_in_bold(runs, tmp_path):
+def test_markdown_is_one_gfm_table_with_cis_n_and_length_and_best_in_bold(runs, tmp_path):
     md = write_report([runs], tmp_path / "board.md").read_text(encoding="utf-8")
     tables = _md_tables(md)
     board = tables[0]
     header = [c for c, _ in board[0]]
-    assert header == ["Captioner", "MMStar", "ChartQA", "Average", "Avg rank"]
+    assert header == ["Captioner", "MMStar (n=90)", "ChartQA (n=35)", "Average", "Rank", "vs blind", "Avg rank",
+                      "Caption length (tokens)"]
     results = _results(runs)
     run_rows = [r for r in board[1:] if "(reported)" not in r[0][0]]
     ref_rows = [r for r in board[1:] if "(reported)" in r[0][0]]
     assert len(run_rows) == 4 and len(ref_rows) == 6
     assert any(r[0][0] == "none (blind baseline)" for r in run_rows)
     for col, bench in ((1, "MMStar"), (2, "ChartQA")):
-        values = {r[0][0].replace(" (blind baseline)", ""): float(r[col][0]) for r in run_rows}
-        for name, v in values.items():
-            assert v == pytest.approx(results[name]["benchmarks"][bench]["score"], abs=0.05)
-        best = max(values.values())
+        values = {r[0][0].replace(" (blind baseline)", ""): r[col][0] for r in run_rows}
+        for name, cell in values.items():
+            res = results[name]["benchmarks"][bench]
+            assert cell == f"{res['score']:.1f} ({res['ci95'][0]:.1f}–{res['ci95'][1]:.1f})"
+        best = max(float(v.split()[0]) for v in values.values())
         for r in run_rows:
-            assert r[col][1] == (float(r[col][0]) == best)
+            assert r[col][1] == (float(r[col][0].split()[0]) == best)
         assert not any(r[col][1] for r in ref_rows)
-    avgs = [float(r[3][0]) for r in run_rows]
+    avgs = [float(r[3][0].split()[0]) for r in run_rows]
     assert avgs == sorted(avgs, reverse=True)
     assert next(r for r in ref_rows if r[0][0].startswith("CapRL-3B"))[1][0] == "55.0"  # MMStar, Table 3
+    blind = next(r for r in run_rows if r[0][0] == "none (blind baseline)")
+    assert blind[5][0] == "baseline" and all(r[5][0].startswith("+") for r in run_rows if r is not blind)
+    assert md.count("none (blind baseline)") == md.count("none")  # one name for the baseline throughout
+
+
+def test_markdown_pairwise_results_are_a_k_by_k_matrix(runs, tmp_path):
+    md = write_report([runs], tmp_path / "board.md").read_text(encoding="utf-8")
+    doc = json.loads(write_report([runs], tmp_path / "board.json").read_text())
+    matrix = _md_tables(md)[1]
+    assert [c for c, _ in matrix[0]] == ["row − column", "1", "2", "3", "4"]
+    labels = [r["label"] for r in doc["groups"][0]["rows"]]
+    assert [r[0][0].split(". ", 1)[1].replace(" (blind baseline)", "") for r in matrix[1:]] == labels
+    paired = {(p["a"], p["b"]): p for p in doc["groups"][0]["paired"] if p["benchmark"] == "Average"}
+    for i, a in enumerate(labels):
+        for j, b in enumerate(labels):
+            cell = matrix[1 + i][1 + j][0]
+            if i == j:
+                assert cell == "·"
+                continue
+            p = paired.get((a, b)) or paired[(b, a)]
+            diff = p["diff"] if (a, b) in paired else -p["diff"]
+            assert cell == f"{diff:+.1f}" + ("*" if p["p_value"] < 0.05 else "")
+    assert not re.search(r"^- .* vs ", md, re.M)  # no pairwise list growing with the square of the runs
 
 
 def test_markdown_escapes_hostile_captioner_names(tmp_path):
@@ -207,8 +236,8 @@ def test_markdown_escapes_hostile_captioner_names(tmp_path):
     dirs = build_runs(tmp_path / "runs", captioners=((name, 1, 0.5, 20), ("none", 1, 0.0, 0)))
     md = write_report(dirs, tmp_path / "b.md").read_text(encoding="utf-8")
     board = _md_tables(md)[0]
-    assert all(len(r) == 5 for r in board)
-    assert board[1][0][0] == name
+    assert all(len(r) == len(board[0]) for r in board)
+    assert {board[1][0][0], board[2][0][0]} == {"a|b_<img src=x onerror=alert(1)>*", "none (blind baseline)"}
     assert "<img" not in MarkdownIt("commonmark").enable("table").render(md)
 
 
@@ -223,7 +252,8 @@ def test_json_leaderboard_matches_the_runs(runs, tmp_path):
         "num_captions": 2, "seed": 0}
     assert g["benchmarks"] == ["MMStar", "ChartQA"]
     for row in g["rows"]:
-        res = results[row["captioner"]]
+        res = results[row["label"]]
+        assert row["captioner"] == res["captioner"]  # relative specs are shown as they are
         assert row["average"] == pytest.approx(res["average"])
         assert row["scores"]["MMStar"]["ci95"] == res["benchmarks"]["MMStar"]["ci95"]
         assert row["config_hash"] == res["config"]["config_hash"]
@@ -235,7 +265,7 @@ def test_json_leaderboard_matches_the_runs(runs, tmp_path):
     assert len(g["paired"]) == 6 * 3  # 4 captioners -> 6 pairs; Average, MMStar, ChartQA
     assert all(0 < p["p_value"] <= 1 for p in g["paired"])
     blind = next(p for p in g["paired"] if p["benchmark"] == "Average" and "none" in (p["a"], p["b"])
-                 and "hf:example/captioner-large" in (p["a"], p["b"]))
+                 and "example/captioner-large" in (p["a"], p["b"]))
     assert blind["p_value"] < 0.01  # skill 0.7 against text priors: clearly real
     assert set(g["categories"]["MMStar"]["none"]) == {"coarse perception", "fine-grained perception",
                                                       "instance reasoning", "logical reasoning", "math",

@@ -20,25 +20,21 @@ from typing import Any
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
-from prism_eval.core.protocols import CAPRL_EVAL_CAPTION_WRAPPER, PRISM_REASONING_PREFIX, get_protocol
+from prism_eval.core.protocols import Protocol, get_protocol
 from prism_eval.core.records import JudgeRequest, Sampling
-from prism_eval.lmms_bridge import doc_image_refs
+from prism_eval.integrations.lmms.tasks import doc_image_refs
 
 
 def manifest():
     """The entry-point payload: the model id and where its class lives (imported lazily by lmms-eval)."""
     from lmms_eval.models.registry_v2 import ModelManifest
 
-    return ModelManifest(model_id="prism", simple_class_path="prism_eval.lmms_plugin.PrismLMM")
+    return ModelManifest(model_id="prism", simple_class_path="prism_eval.integrations.lmms.model.PrismLMM")
 
 
-def judge_request(protocol, caption: str, context: str) -> JudgeRequest:
+def judge_request(protocol: Protocol, caption: str, context: str) -> JudgeRequest:
     """The task prompt behind the protocol's caption preamble (the task prompt carries its own instruction)."""
-    if protocol.style == "prism":
-        user = f"{PRISM_REASONING_PREFIX}Description: {caption}\nQuestion: {context}"
-    else:
-        user = CAPRL_EVAL_CAPTION_WRAPPER.format(caption=caption) + f"\n{context}"
-    return JudgeRequest(messages=(("user", user),), prefill="", chat_format=protocol.chat_format)
+    return protocol.task_request(caption, context)
 
 
 def _cut(text: str, until: Any) -> str:
@@ -71,7 +67,7 @@ class PrismLMM(lmms):
 
     # -- stage 1 -----------------------------------------------------------------------
     def _caption_all(self, entries: list[tuple[str, tuple]]) -> None:
-        from prism_eval.images import open_image
+        from prism_eval.io.images import open_image
 
         todo, seen = [], set()
         for key, refs in entries:
