@@ -188,7 +188,7 @@ def test_markdown_is_one_gfm_table_with_cis_n_and_length_and_best_in_bold(runs, 
     board = tables[0]
     header = [c for c, _ in board[0]]
     assert header == ["Captioner", "MMStar (n=90)", "ChartQA (n=35)", "Average", "Rank", "vs blind", "Avg rank",
-                      "Caption length (tokens)"]
+                      "Caption length (words)"]  # runs that record no length unit count words
     results = _results(runs)
     run_rows = [r for r in board[1:] if "(reported)" not in r[0][0]]
     ref_rows = [r for r in board[1:] if "(reported)" in r[0][0]]
