@@ -21,8 +21,9 @@ from typing import Any, Sequence
 from prism_eval.core.agreement import Agreement, judge_agreement
 from prism_eval.core.diagnostics import question_scores
 from prism_eval.report.runs import Run
+from prism_eval.runner.naming import display_names
 
-__all__ = ["AgreementSection", "judge_agreement_sections", "judge_name", "split_by_judge"]
+__all__ = ["AgreementSection", "judge_agreement_sections", "judge_name", "split_by_judge", "captioner_names"]
 
 _JUDGE_FIELDS = ("judge", "judge_identity")
 
@@ -40,6 +41,12 @@ def _family_key(run: Run) -> tuple:
 
 def _captioner_key(run: Run) -> str:
     return run.record.name or run.captioner
+
+
+def captioner_names(runs: Sequence[Run]) -> dict[str, str]:
+    """How the section names each captioner: its `--name`, else its short display name (no local path)."""
+    short = display_names([r.captioner for r in runs])
+    return {_captioner_key(r): r.record.name or short[r.captioner] for r in runs}
 
 
 def split_by_judge(runs: Sequence[Run]) -> list[dict[str, list[Run]]]:

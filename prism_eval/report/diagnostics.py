@@ -122,18 +122,15 @@ def attach_diagnostics(board: Board, budget: int | None = None) -> None:
 
 
 def outcome_panels(board: Board) -> list[tuple[str, list[tuple[Row, dict[str, float]]]]]:
-    """The stacked bars to draw: (title, [(row, shares)]) for the mean over benchmarks, then each benchmark."""
+    """The stacked bars to draw: (title, [(row, shares)]) for the mean over benchmarks, then each benchmark
+    (one panel, titled by its benchmark, when only one benchmark has outcomes)."""
+    per_bench = [(b, rows) for b in board.benchmarks
+                 if (rows := [(r, res.outcomes) for r in board.rows
+                              if (res := r.run.benchmarks.get(b)) is not None and res.outcomes])]
+    if len(per_bench) <= 1:
+        return per_bench
     mean = [(r, r.diag.outcomes) for r in board.rows if r.diag is not None and r.diag.outcomes]
-    if not mean:
-        return []
-    panels = [("Mean over benchmarks" if len(board.averaged or board.benchmarks) > 1 else
-               (board.averaged or board.benchmarks)[0], mean)]
-    if len(board.benchmarks) > 1:
-        for b in board.benchmarks:
-            rows = [(r, res.outcomes) for r in board.rows if (res := r.run.benchmarks.get(b)) and res.outcomes]
-            if rows:
-                panels.append((b, rows))
-    return panels
+    return [("Mean over benchmarks", mean), *per_bench]
 
 
 def curve_series(board: Board) -> list[tuple[str, bool, list[tuple[float, float, str]]]]:
@@ -144,7 +141,7 @@ def curve_series(board: Board) -> list[tuple[str, bool, list[tuple[float, float,
         if d is None or not d.curve:
             continue
         pts = [(float(k), v, f"with captions cut to {k} judge tokens") for k, v in d.curve.items()]
-        if d.full is not None and d.full_length is not None:
+        if d.full is not None and d.full_length:  # the blind baseline's empty captions have no length to plot
             pts.append((d.full_length, d.full, f"with whole captions (mean {d.full_length:.0f} judge tokens)"))
         out.append((r.run.label, r.run.blind, sorted(pts, key=lambda p: p[0])))
     return out

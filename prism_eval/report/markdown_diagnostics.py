@@ -6,7 +6,7 @@ the same for runs without them.
 """
 from __future__ import annotations
 
-from prism_eval.report.agreement import AgreementSection
+from prism_eval.report.agreement import AgreementSection, captioner_names
 from prism_eval.report.diagnostics import OUTCOMES, curve_budgets, outcome_panels
 from prism_eval.report.md_text import md_escape, md_table
 from prism_eval.report.model import Board, Row
@@ -52,7 +52,7 @@ def agreement_tables(sections: list[AgreementSection], runs: list[Run]) -> list[
     if not sections:
         return []
     judge = {r.settings.judge: r.shown(r.settings.judge) for r in runs}
-    cap = {r.record.name or r.captioner: r.record.name or r.spec for r in runs}
+    cap = captioner_names(runs)
     lines = ["## Judge agreement", "",
              "Kendall's tau-b between the judges' rankings of the same captioners; the 95% CI resamples images.", ""]
     for s in sections:

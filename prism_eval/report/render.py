@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from prism_eval._version import __version__
-from prism_eval.report.agreement import AgreementSection
+from prism_eval.report.agreement import AgreementSection, captioner_names
 from prism_eval.report.board import Board
 from prism_eval.report.columns import board_columns, csv_table, rank_text
 from prism_eval.report.diagnostics import benchmark_json, curve_budgets, curve_series, outcome_panels, row_json
@@ -153,7 +153,7 @@ def _agreement_views(sections: list[AgreementSection], runs: list[Run]) -> list[
     moved: the rank under this judge minus the rank under the first judge (0: the same place).
     """
     shown = {r.settings.judge: r.shown(r.settings.judge) for r in runs}
-    names = {r.record.name or r.captioner: r.record.name or r.spec for r in runs}
+    names = captioner_names(runs)
     views = []
     for s in sections:
         first = {c: i for i, (c, _, _) in enumerate(s.leaderboards[s.judges[0]], 1)}
@@ -253,7 +253,7 @@ def _json_group(b: Board) -> dict[str, Any]:
 def _json_agreement(sections: list[AgreementSection], runs: list[Run]) -> list[dict[str, Any]]:
     """The sections' entries with judges and captioners named as the report shows them (no local paths)."""
     judge = {r.settings.judge: r.shown(r.settings.judge) for r in runs}
-    cap = {r.record.name or r.captioner: r.record.name or r.spec for r in runs}
+    cap = captioner_names(runs)
     out = []
     for s in sections:
         for e in s.to_json():

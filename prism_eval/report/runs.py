@@ -166,8 +166,8 @@ def load_runs(paths: list[Path], labels: Mapping[str, str] | None = None) -> lis
     """Find and load every run and give each a unique label.
 
     The label is a --label given for it, else the name the run was given (`run --name`), else the
-    short name of its captioner (`reference` for file:.../captions/reference.jsonl); a folder is
-    added where two would read the same.
+    short name of its captioner (`reference` for file:.../captions/reference.jsonl); the judge (when
+    each was scored by another judge) or else the folder is added where two would read the same.
     """
     runs = [load_run(d) for d in find_run_dirs(paths)]
     if not runs:
@@ -183,9 +183,14 @@ def load_runs(paths: list[Path], labels: Mapping[str, str] | None = None) -> lis
     counts: dict[str, int] = {}
     for base in bases:
         counts[base] = counts.get(base, 0) + 1
+    judges: dict[str, set[str]] = {}
+    for r, base in zip(runs, bases):
+        judges.setdefault(base, set()).add(r.settings.judge)
     taken: set[str] = set()
     for r, base in zip(runs, bases):
-        label = base if counts[base] == 1 else f"{base} [{r.path.name}]"
+        # The same captioner under several judges is told apart by its judge, otherwise by its folder.
+        tag = r.shown(r.settings.judge) if len(judges[base]) == counts[base] else r.path.name
+        label = base if counts[base] == 1 else f"{base} [{tag}]"
         k = 2
         while label in taken:
             label, k = f"{base} [{r.path.name} {k}]", k + 1

@@ -89,7 +89,8 @@ def test_unknown_suffix_needs_format(runs, tmp_path):
     assert write_report([runs], tmp_path / "r.txt", "md").read_text().startswith("# ")
 
 
-def test_mixing_judges_is_refused_with_one_line_and_grouped_on_request(runs, tmp_path):
+def test_mixing_judges_and_other_settings_is_refused_with_one_line_and_grouped_on_request(runs, tmp_path):
+    # Another judge and one caption per image instead of two: not only the judge differs, so no agreement boards.
     other = build_runs(tmp_path / "other", judge="openai:gpt-4o-mini@http://127.0.0.1:9/v1",
                        captioners=(("hf:x/y", 1, 0.5, 20), ("none", 1, 0.0, 0)))
     with pytest.raises(ReportError) as e:
