@@ -19,12 +19,13 @@ def two_judge_runs(bench_dir, tmp_path_factory, builtin_judge_spec, tiny_lm_dir)
     from prism_eval.cli import main
 
     root = tmp_path_factory.mktemp("agree")
+    # The same scoring under both judges (each judge has its own default): only the judge may differ.
     for tag, judge in (("smollm2", builtin_judge_spec), ("tiny", f"hf:{tiny_lm_dir}")):
         result = CliRunner().invoke(main, ["run", "-c", f"file:{bench_dir / 'full.jsonl'}",
                                            "-c", f"file:{bench_dir / 'partial.jsonl'}", "--blind",
                                            "-b", str(bench_dir / "bench.jsonl"), "--judge", judge,
-                                           "--estimator", "expected", "--store", str(root / "s.sqlite"),
-                                           "--out", str(root / tag)])
+                                           "--scoring", "option-loglik", "--estimator", "expected",
+                                           "--store", str(root / "s.sqlite"), "--out", str(root / tag)])
         assert result.exit_code == 0, result.output
     return root
 
