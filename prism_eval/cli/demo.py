@@ -21,7 +21,10 @@ __all__ = ["demo_command"]
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False), default=None)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions (a quick check).")
-def demo_command(out: str, judge: str, scoring: str, seed: int, store: str | None, limit: int | None) -> None:
+@click.option("--length-curve", default=None, metavar="K,K,...",
+              help="Also score every caption cut to its first K judge tokens (e.g. 8,16,32,48).")
+def demo_command(out: str, judge: str, scoring: str, seed: int, store: str | None, limit: int | None,
+                 length_curve: str | None) -> None:
     """Run the embedded demo benchmark offline with the built-in judge and write its leaderboard."""
     from prism_eval.demo.run import demo_options, prepare_demo, validity_summary, write_validity
     from prism_eval.io.writable import OutputError, check_writable_dir
@@ -34,7 +37,8 @@ def demo_command(out: str, judge: str, scoring: str, seed: int, store: str | Non
         raise fail(exc) from None
     inputs = prepare_demo(root, seed=seed)
     try:
-        options = demo_options(root, judge=judge, scoring=scoring, seed=seed, store=store, limit=limit)
+        options = demo_options(root, judge=judge, scoring=scoring, seed=seed, store=store, limit=limit,
+                               length_curve=length_curve)
     except ValueError as exc:
         raise fail(exc) from None
     console.print(f"demo benchmark: {shown(inputs.benchmark)}; judge {shown(judge)}; scoring {scoring}")

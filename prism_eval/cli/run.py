@@ -51,6 +51,9 @@ def run_options(f: Callable) -> Callable:
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--permutations", type=click.IntRange(1), default=1, show_default=True,
                      help="Option orders asked per question."),
+        click.option("--length-curve", default=None, metavar="K,K,...",
+                     help="Also score every caption cut to its first K judge tokens (at a word boundary), "
+                          "for each K: results.json's by_length. Only the judge runs again."),
         click.option("--metric", default=None, help="Metric for open questions of a local JSONL benchmark."),
         click.option("--caprl-label-quirk", "label_quirk", is_flag=True,
                      help="Label the 'cannot answer' option F as CapRL's released code did."),
@@ -155,6 +158,12 @@ def _run_all(specs: list[str], loaded: list, options: RunOptions, out: Path, nam
                 raise fail(exc, prefix=f"{spec}: ") from None
             outcomes.append(CaptionerRun(spec, target, record, session.caption_calls - calls[0],
                                          session.judge.model_calls - calls[1]))
+    from prism_eval.runner.vision import add_vision_required  # with the blind baseline among the runs
+
+    try:
+        add_vision_required([(o.out_dir, o.record) for o in outcomes])
+    except (ValueError, OSError) as exc:
+        raise fail(exc) from None
     return outcomes
 
 

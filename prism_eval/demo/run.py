@@ -39,11 +39,12 @@ def prepare_demo(out: Path, seed: int = 0) -> DemoInputs:
 
 
 def demo_options(out: Path, *, judge: str, scoring: str, seed: int = 0, store: str | None = None,
-                 limit: int | None = None, estimator: str = "argmax") -> RunOptions:
+                 limit: int | None = None, estimator: str = "argmax", length_curve: str | None = None
+                 ) -> RunOptions:
     """The demo's settings: the caprl protocol, one greedy 48-token caption per image, its own store."""
     return RunOptions(judge=judge, protocol="caprl", scoring=scoring, estimator=estimator, num_captions=1,
                       limit=limit, seed=seed, caption_max_tokens=48, caption_temperature=0.0,
-                      store=store or str(Path(out) / "store.sqlite"))
+                      store=store or str(Path(out) / "store.sqlite"), length_curve=length_curve)
 
 
 def _question_scores(run_dir: Path) -> dict[str, tuple[float, str]]:

@@ -78,3 +78,15 @@ class Judge(Protocol):
     def option_logliks(self, requests: Sequence[JudgeRequest],
                        continuations: Sequence[Sequence[str]]) -> list[list[tuple[float, int]]]:
         """(sum of token log-probs, token count) of each continuation after the prefill."""
+
+
+@runtime_checkable
+class TokenEnds(Protocol):
+    """An optional judge capability: caption lengths in the judge's tokens, and truncation to k of them.
+
+    A judge without it (a remote server) still scores; caption lengths then count words.
+    """
+
+    def token_ends(self, texts: Sequence[str]) -> list[list[int]] | None:
+        """For each text, the character offset after each of its tokens (prism_eval.engines.tokens); None
+        when the tokenizer cannot map tokens to characters."""

@@ -173,6 +173,11 @@ class DataParallel:
     def option_logliks(self, requests, continuations) -> list[list[tuple[float, int]]]:
         return self._scatter("option_logliks", [requests, continuations])
 
+    def token_ends(self, texts) -> list[list[int]] | None:
+        """The replicas' tokenizer (the same model in each): asked of the first replica only."""
+        self._conns[0].send(("token_ends", (list(texts),)))
+        return self._recv(0)
+
     def worker_info(self) -> list[dict[str, Any]]:
         """Each replica's pid and CUDA_VISIBLE_DEVICES (what it was started with)."""
         for conn in self._conns:

@@ -20,6 +20,7 @@ from prism_eval.engines.base import EngineError, takes_raw_chatml_vision
 from prism_eval.engines.identity import weights_identity
 from prism_eval.engines.prefix import ForwardStats, PrefixConfig, PrefixScorer
 from prism_eval.engines.sampling import SeededSampler, row_seed
+from prism_eval.engines.tokens import token_ends
 
 # -- shared helpers ----------------------------------------------------------------------
 
@@ -208,6 +209,10 @@ class HFJudge:
 
     def encode_prompt(self, request: JudgeRequest) -> list[int]:
         return ji.prompt_ids(self.tokenizer, request)
+
+    def token_ends(self, texts: Sequence[str]) -> list[list[int]] | None:
+        """Where each token of each text ends, in this judge's tokenizer (caption lengths, truncation)."""
+        return token_ends(self.tokenizer, texts)
 
     # -- generate
 

@@ -162,13 +162,29 @@ def _assign_reads(chunk: list[int], reads: Sequence[Sequence[Read]], leaf_of: di
             owner.reads.append((i, j, p, tuple(cands)))
 
 
+def _sliding_window(model: Any) -> int | None:
+    """The sliding window of a model with sliding-window layers (None: every layer attends to everything)."""
+    text = model.config.get_text_config()
+    if "sliding_attention" not in (getattr(text, "layer_types", None) or ()):
+        return None
+    window = getattr(text, "sliding_window", None)
+    return int(window) if isinstance(window, int) and window > 0 else None
+
+
 class PrefixScorer:
-    """Runs a causal LM over read requests with shared-prefix KV reuse."""
+    """Runs a causal LM over read requests with shared-prefix KV reuse.
+
+    Sliding-window models (Gemma 3) share prefixes while every sequence of a call
+    fits the window, where sliding attention is full attention and sharing is
+    exact; sequences longer than the window run whole (same results, no reuse).
+    """
 
     def __init__(self, model: Any, config: PrefixConfig):
         self.model = model
         self.config = config
+        self.window = _sliding_window(model)
         self.share = config.share_prefix and self._can_share(model)
+        self._sharing = self.share  # this call's choice: sliding-window models share only within the window
         self.stats = ForwardStats()
         self._kept: list[_Node] = []  # root segments (instruction headers) with their keys/values, recent first
 
@@ -176,7 +192,8 @@ class PrefixScorer:
     def _can_share(model: Any) -> bool:
         """Whether prefix sharing is exact for this model; where not, every prompt runs whole (same results)."""
         kinds = set(getattr(model.config.get_text_config(), "layer_types", None) or ["full_attention"])
-        if kinds != {"full_attention"}:
+        exact = {"full_attention", "sliding_attention"} if _sliding_window(model) else {"full_attention"}
+        if not kinds <= exact:
             why = f"it has {', '.join(sorted(kinds))} layers"
         elif not supports_shared_prefix_attention(model):
             why = f"{type(model).__name__} does not dispatch attention through transformers' AttentionInterface"
@@ -192,8 +209,13 @@ class PrefixScorer:
         results: list[list[list[float]]] = [[[] for _ in rs] for rs in reads]
         # Tokens after a sequence's last read position are never needed as input.
         seqs = [list(s[:max(p for p, _ in rs) + 1]) if rs else [] for s, rs in zip(seqs, reads)]
+        if self.share and self.window is not None:
+            longer = {i for i, s in enumerate(seqs) if len(s) > self.window}
+            if longer and len(longer) < len(seqs):  # score them apart, so the others still share
+                return self._score_apart(seqs, reads, longer)
+        self._sharing = self.share and (self.window is None or max(map(len, seqs), default=0) <= self.window)
         order = sorted((i for i in range(len(seqs)) if reads[i]), key=lambda i: list(seqs[i]))
-        min_shared = self.config.min_shared_tokens if self.share else 1 << 62
+        min_shared = self.config.min_shared_tokens if self._sharing else 1 << 62
         for chunk in _chunks(order, seqs, self.config.max_tree_tokens):
             leaf_of: dict[int, _Node] = {}
             nodes: list[_Node] = []
@@ -212,6 +234,15 @@ class PrefixScorer:
             for n in nodes:
                 n.kv = None
         return results
+
+    def _score_apart(self, seqs: list[list[int]], reads: Sequence[Sequence[Read]], longer: set[int]
+                     ) -> list[list[list[float]]]:
+        """Score the sequences within the sliding window (shared) and those beyond it (whole) separately."""
+        out: list[list[list[float]]] = [[] for _ in seqs]
+        for part in ([i for i in range(len(seqs)) if i not in longer], sorted(longer)):
+            for i, res in zip(part, self.score([seqs[i] for i in part], [reads[i] for i in part])):
+                out[i] = res
+        return out
 
     # -- a root segment kept across calls ---------------------------------------------
 
@@ -298,14 +329,14 @@ class PrefixScorer:
         read_cols = [s_max - len(n.tokens) + (p - n.start) for n in batch for (_, _, p, _) in n.reads]
         keep = s_max - min(read_cols) if read_cols else 1
         kwargs: dict[str, Any] = {}
-        if self.share:
+        if self._sharing:
             kwargs[PLAN_KWARG] = self._plan(batch, s_max, device)
         else:  # every node is a whole sequence: the model's own attention with a padding mask
             mask = torch.zeros((rows, s_max), dtype=torch.long)
             for r, n in enumerate(batch):
                 mask[r, s_max - len(n.tokens):] = 1
             kwargs["attention_mask"] = mask.to(device)
-        with torch.inference_mode(), (use_shared_prefix_attention(model) if self.share
+        with torch.inference_mode(), (use_shared_prefix_attention(model) if self._sharing
                                       else contextlib.nullcontext()):
             out = model(input_ids=ids.to(device), position_ids=pos.to(device), use_cache=False,
                         logits_to_keep=keep, **kwargs)

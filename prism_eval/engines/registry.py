@@ -5,7 +5,7 @@
   openai:<model>@<base-url>  an OpenAI-compatible server
   file:<captions.jsonl>      captions from a file (captioner only)
   none                       empty captions, the blind baseline (captioner only)
-  builtin:<name>             an embedded model (judge only; builtin:smollm2-135m)
+  builtin:<name>             an embedded model (judge only; builtin:smollm2-135m, builtin:gemma3-270m)
   org/name                   vLLM if importable and a CUDA GPU is visible, else transformers
 
 Engines are registered by (role, prefix) as import strings, so an engine module

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from prism_eval.core.records import JudgeRequest, RawPrompt, Sampling
 from prism_eval.engines import judge_inputs as ji
 from prism_eval.engines.base import EngineError, takes_raw_chatml_vision
+from prism_eval.engines.tokens import token_ends
 
 
 def _import_vllm() -> Any:
@@ -111,6 +112,10 @@ class VLLMJudge(_VLLMBase):
 
     def _prompt_ids(self, request: JudgeRequest) -> list[int]:
         return ji.prompt_ids(self.tokenizer, request)
+
+    def token_ends(self, texts: Sequence[str]) -> list[list[int]] | None:
+        """Where each token of each text ends, in this judge's tokenizer (caption lengths, truncation)."""
+        return token_ends(self.tokenizer, texts)
 
     def generate(self, requests: Sequence[JudgeRequest], sampling: Sampling) -> list[str]:
         prompts = [{"prompt_token_ids": self._prompt_ids(r)} for r in requests]

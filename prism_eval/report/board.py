@@ -12,8 +12,10 @@ from scipy.stats import rankdata
 
 from prism_eval.core.paired import PairedResult, paired_test
 from prism_eval.core.stats import cluster_bootstrap_ci
+from prism_eval.report.diagnostics import attach_diagnostics
 from prism_eval.report.model import (
     AVERAGE,
+    TOKENS,
     Board,
     CatCell,
     CategoryTable,
@@ -35,18 +37,20 @@ Question = tuple[float, str, "str | None"]  # (mean score over captions and draw
 
 
 def length_unit(runs: list[Run]) -> str:
-    """"tokens" when every caption has a token count that is not just its whitespace word count, else "words".
+    """"judge tokens" when every run records its caption lengths in the judge's tokens, else "words".
 
-    Runs written so far count whitespace words in `caption_tokens`; calling those tokens would mislead.
+    Runs written before `length_unit` was recorded count whitespace words in `caption_tokens`, and
+    one axis never mixes units: a board with any such run measures every caption in words.
     """
     samples = [s for r in runs for s in r.samples or () if not s.failed and s.caption is not None]
-    if not samples or any(s.caption_tokens is None for s in samples):
+    units = {res.length_unit for r in runs for res in r.benchmarks.values()}
+    if not samples or units != {TOKENS} or any(s.caption_tokens is None for s in samples):
         return "words"
-    return "words" if all(s.caption_tokens == len(s.caption.split()) for s in samples) else "tokens"  # type: ignore
+    return TOKENS
 
 
 def _caption_length(s: SampleRecord, unit: str) -> int:
-    if unit == "tokens":
+    if unit == TOKENS:
         return int(s.caption_tokens or 0)
     return len(str(s.caption or "").split())
 
@@ -298,8 +302,12 @@ def _reference_lines(runs: list[Run], benches: list[str], averaged: list[str]) -
 
 
 def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4000,
-                seed: int = 0) -> Board:
-    """Leaderboard of comparable runs, sorted by average score (then average rank)."""
+                seed: int = 0, length_budget: int | None = None) -> Board:
+    """Leaderboard of comparable runs, sorted by average score (then average rank).
+
+    length_budget: the budget (judge tokens) of the "score @ K" column; None: the largest every
+    run with a length curve has.
+    """
     benches: list[str] = []
     for r in runs:
         benches.extend(b for b in r.benchmarks if b not in benches)
@@ -316,8 +324,10 @@ def build_board(runs: list[Run], *, reference: bool = True, n_resamples: int = 4
     blind = blind_deltas(rows, overall)
     n = {b: (ns.pop() if len(ns := {c.n for r in rows if (c := r.cells[b]) is not None}) == 1 else None)
          for b in benches}
-    return Board(setting=runs[0].settings, benchmarks=benches, rows=rows,
-                 reference=_reference_lines(runs, benches, averaged) if reference else [], averaged=averaged,
-                 reference_source=REFERENCE_SOURCE, matrices=matrices,
-                 categories=_categories(rows, benches, per_q), length=length, warnings=warnings,
-                 blind_label=blind, n=n)
+    board = Board(setting=runs[0].settings, benchmarks=benches, rows=rows,
+                  reference=_reference_lines(runs, benches, averaged) if reference else [], averaged=averaged,
+                  reference_source=REFERENCE_SOURCE, matrices=matrices,
+                  categories=_categories(rows, benches, per_q), length=length, warnings=warnings,
+                  blind_label=blind, n=n)
+    attach_diagnostics(board, length_budget)
+    return board

@@ -7,7 +7,7 @@ in `OPTIONAL_COLUMNS` plus one cell macro in the leaderboard template (its `kind
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from prism_eval.report.model import Board, Row
@@ -34,6 +34,7 @@ class OptionalColumn:
     shown: Callable[[Board], bool]
     value: Callable[[Row], float | None]  # sort value; None sorts last
     csv: Callable[[Row], list[tuple[str, Any]]]  # (CSV header, value) pairs
+    header: Callable[[Board], str] | None = None  # a header that depends on the board (the length budget)
 
 
 def rank_text(r: tuple[int, int] | None) -> str:
@@ -56,6 +57,15 @@ def _has_blind(b: Board) -> bool:
 
 def _has_length(b: Board) -> bool:
     return any(r.mean_length is not None for r in b.rows)
+
+
+def _diag(name: str) -> Callable[[Row], Any]:
+    """A RowDiagnostics field of a row (None when the row has none)."""
+    return lambda r: None if r.diag is None else getattr(r.diag, name)
+
+
+def _has(name: str) -> Callable[[Board], bool]:
+    return lambda b: any(r.diag is not None and getattr(r.diag, name) is not None for r in b.rows)
 
 
 def _ci(ci: tuple[float, float] | None, i: int) -> float | None:
@@ -86,6 +96,27 @@ OPTIONAL_COLUMNS: tuple[OptionalColumn, ...] = (
                first="ascending"),
         _several_benchmarks, lambda r: r.avg_rank, lambda r: [("avg_rank", r.avg_rank)]),
     OptionalColumn(
+        Column("at_budget", "Score @ K tokens", "at_budget",
+               "Length-controlled score: every caption cut to its first K judge tokens (run --length-curve)"),
+        lambda b: b.budget is not None, lambda r: None if r.diag is None else r.diag.budget_score,
+        lambda r: [("score_at_budget", None if r.diag is None else r.diag.budget_score)],
+        header=lambda b: f"Score @ {b.budget} tokens"),
+    OptionalColumn(
+        Column("vision", "Vision-required", "vision",
+               "Score over the questions the blind baseline does not answer above chance"),
+        _has("vision"), _diag("vision"),
+        lambda r: [("vision_required", _diag("vision")(r)), ("vision_required_n", _diag("vision_n")(r))]),
+    OptionalColumn(
+        Column("omission", "Omission %", "diag",
+               "Share of multiple-choice answers \"cannot answer based on the caption\": what the caption left out",
+               first="ascending"),
+        _has("omission"), _diag("omission"), lambda r: [("omission", _diag("omission")(r))]),
+    OptionalColumn(
+        Column("hallucination", "Halluc. %", "diag",
+               "Share of multiple-choice answers naming a wrong option: what the caption got wrong",
+               first="ascending"),
+        _has("hallucination"), _diag("hallucination"), lambda r: [("hallucination", _diag("hallucination")(r))]),
+    OptionalColumn(
         Column("length", "Caption length", "length", "Mean length of the distinct captions"),
         _has_length, lambda r: r.mean_length, lambda r: [("mean_caption_length", r.mean_length)]),
 )
@@ -97,7 +128,8 @@ def board_columns(b: Board) -> list[tuple[Column, Callable[[Row], float | None]]
         return lambda r: None if (c := r.cells[bench]) is None else c.score
 
     cols = [(Column(f"bench:{x}", x, "score", bench=x), bench_value(x)) for x in b.benchmarks]
-    cols += [(oc.column, oc.value) for oc in OPTIONAL_COLUMNS if oc.shown(b)]
+    cols += [(replace(oc.column, header=oc.header(b)) if oc.header else oc.column, oc.value)
+             for oc in OPTIONAL_COLUMNS if oc.shown(b)]
     return cols
 
 

@@ -7,24 +7,16 @@ list that grows with the square of the runs. Every name is escaped.
 """
 from __future__ import annotations
 
+from prism_eval.report.agreement import AgreementSection
 from prism_eval.report.columns import Column, board_columns, rank_text
+from prism_eval.report.markdown_diagnostics import agreement_tables, curve_table, outcome_tables
+from prism_eval.report.md_text import md_escape
+from prism_eval.report.md_text import md_table as _table
 from prism_eval.report.model import AVERAGE, Board, Matrix, Row
+from prism_eval.report.runs import judge_only
 from prism_eval.report.stats_text import p_text
 
 __all__ = ["render_markdown", "md_escape"]
-
-_MD_SPECIAL = set("\\`*_[]<>|~")
-
-
-def md_escape(text: str) -> str:
-    """Backslash-escape Markdown punctuation (and pipes) so any name shows literally in a GFM cell."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
-    align = align or [":---"] + ["---:"] * (len(header) - 1)
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    return out + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def _name(row: Row) -> str:
@@ -61,18 +53,34 @@ def _vs_blind_cell(row: Row) -> str:
     return f"{d.diff:+.1f}{extra}" + (" ⚠ below blind" if d.below else "")
 
 
+def _vision_cell(row: Row) -> str:
+    d = row.diag
+    if d is None or d.vision is None:
+        return "—"
+    return (f"*{d.vision:.1f}*" if row.run.blind else f"{d.vision:.1f}") + f" (n={d.vision_n}/{d.vision_of})"
+
+
+def _value(name: str):
+    return lambda row: "—" if row.diag is None or (v := getattr(row.diag, name)) is None else f"{v:.1f}"
+
+
 _CELLS = {
     "average": _average_cell,
     "rank": lambda row: rank_text(row.rank_range),
     "vs_blind": _vs_blind_cell,
     "avg_rank": lambda row: "—" if row.avg_rank is None else f"{row.avg_rank:.2f}",
     "length": lambda row: "—" if row.mean_length is None else f"{row.mean_length:.0f}",
+    "at_budget": _value("budget_score"),
+    "vision": _vision_cell,
 }
+_DIAG = {"omission": _value("omission"), "hallucination": _value("hallucination")}  # kind "diag", by key
 
 
 def _cell(b: Board, row: Row, col: Column) -> str:
     if col.bench is not None:
         return _bench_cell(b, row, col.bench)
+    if col.kind == "diag":
+        return _DIAG[col.key](row) if col.key in _DIAG else "—"
     return _CELLS[col.kind](row) if col.kind in _CELLS else "—"
 
 
@@ -103,6 +111,13 @@ def _leaderboard(b: Board) -> list[str]:
         notes.append("Rank: rows whose CIs overlap share a range.")
     if any(c.key == "vs_blind" for c in columns):
         notes.append("vs blind: margin over the blind baseline in points (paired test on the same questions).")
+    if any(c.key == "at_budget" for c in columns):
+        notes.append(f"Score @ {b.budget} tokens: every caption cut to its first {b.budget} judge tokens.")
+    if any(c.key == "vision" for c in columns):
+        notes.append("Vision-required: the score over the n of N questions the blind baseline does not answer above "
+                     "chance (the blind row's own value in italics).")
+    if any(c.key == "omission" for c in columns):
+        notes.append("Omission / Halluc.: percent of multiple-choice answers \"cannot answer\" / a wrong option.")
     if b.reference:
         notes.append("Rows marked *(reported)* are published numbers, not run here: "
                      f"{md_escape(b.reference_source)}.")
@@ -159,14 +174,19 @@ def _categories(b: Board) -> list[str]:
     return lines
 
 
-def render_markdown(boards: list[Board], *, title: str) -> str:
-    """GFM: the leaderboard, the paired matrix and the category tables of each setting."""
+def render_markdown(boards: list[Board], *, title: str, agreement: list[AgreementSection] | None = None) -> str:
+    """GFM: the leaderboard, the paired matrix, the category and diagnostic tables of each setting, then the
+    judges' agreement."""
     lines = [f"# {md_escape(title)}", ""]
+    by_judge = len(boards) > 1 and all(judge_only(x.setting, boards[0].setting) for x in boards[1:])
     for gi, b in enumerate(boards, 1):
         s = b.setting
-        if len(boards) > 1:
+        if by_judge:
+            lines += [f"## Judge: {md_escape(b.rows[0].run.shown(s.judge))}", ""]
+        elif len(boards) > 1:
             lines += [f"## Setting {gi}", ""]
         lines += [f"Judge: {md_escape(b.rows[0].run.shown(s.judge))} · protocol: {md_escape(s.protocol)} · scoring: "
                   f"{md_escape(s.scoring)} · estimator: {md_escape(s.estimator)}", ""]
-        lines += _leaderboard(b) + _pairs(b) + _categories(b)
+        lines += _leaderboard(b) + _pairs(b) + _categories(b) + outcome_tables(b) + curve_table(b)
+    lines += agreement_tables(agreement or [], [row.run for b in boards for row in b.rows])
     return "\n".join(lines)

@@ -13,9 +13,10 @@ from prism_eval.report.reference import ReferenceRow
 from prism_eval.report.runs import Run
 from prism_eval.runner.results import RunSettings
 
-__all__ = ["Cell", "Row", "RefLine", "Matrix", "CatCell", "CategoryTable", "LengthStats", "Board", "AVERAGE"]
+__all__ = ["Cell", "Row", "RefLine", "Matrix", "CatCell", "CategoryTable", "LengthStats", "Board", "AVERAGE", "TOKENS"]
 
 AVERAGE = "Average"
+TOKENS = "judge tokens"  # BenchmarkResult.length_unit of runs that count captions in the judge's tokens
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Row:
     average_ci: tuple[float, float] | None = None
     rank_range: tuple[int, int] | None = None  # (best, worst) rank from overlapping CIs
     vs_blind: Any = None  # ranking.BlindDelta, or None (no baseline, or the baseline itself)
+    diag: Any = None  # diagnostics.RowDiagnostics: outcome shares, vision-required, the length curve
 
 
 @dataclass
@@ -82,7 +84,7 @@ class CategoryTable:
 
 @dataclass
 class LengthStats:
-    unit: str  # "tokens" or "words"
+    unit: str  # "judge tokens" or "words"
     points: list[tuple[str, bool, float, float]]  # (label, blind, mean length, average score)
     # Per benchmark, per run: (label, blind, [(mean length in bin, mean score 0-100, count), ...]).
     bins: dict[str, list[tuple[str, bool, list[tuple[float, float, int]]]]]
@@ -102,6 +104,7 @@ class Board:
     blind_label: str | None = None  # the blind baseline's row, when the board has one
     n: dict[str, int | None] = field(default_factory=dict)  # benchmark -> n when every row has the same
     averaged: list[str] = field(default_factory=list)  # the benchmarks the Average covers (all, or a suite's set)
+    budget: int | None = None  # the length budget (judge tokens) of the "score @ K" column; None: not shown
 
     @property
     def not_averaged(self) -> list[str]:

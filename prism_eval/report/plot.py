@@ -12,7 +12,11 @@ from markupsafe import Markup, escape
 
 from prism_eval.report.board import LengthStats
 
-__all__ = ["PALETTE", "BLIND_COLOR", "colors_for", "nice_ticks", "length_scatter_svg", "length_bins_svg"]
+__all__ = ["PALETTE", "BLIND_COLOR", "colors_for", "nice_ticks", "length_scatter_svg", "length_bins_svg",
+           "length_curve_svg", "CurveSeries"]
+
+# (run label, blind, [(length, score 0-100, what the point is)]) per captioner, points in length order.
+CurveSeries = list[tuple[str, bool, list[tuple[float, float, str]]]]
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
            "#ff9da7", "#3b5b92")
@@ -146,3 +150,19 @@ def length_bins_svg(stats: LengthStats, bench: str, colors: dict[str, str]) -> M
                          f'<title>{escape(label)}: {y:.1f} over {n} answers, mean {x:.0f} {stats.unit}'
                          f'</title></circle>')
     return _svg(parts, f"Score against caption length within each captioner on {bench}")
+
+
+def length_curve_svg(series: CurveSeries, colors: dict[str, str], unit: str) -> Markup:
+    """Per captioner, its score with every caption cut to K tokens, against K (a line per run)."""
+    xs = [x for _, _, s in series for x, _, _ in s]
+    ys = [y for _, _, s in series for _, y, _ in s]
+    f = _Frame(xs, ys, f"caption length budget ({unit})", "score")
+    parts = f.axes()
+    for label, _, s in series:
+        c = colors.get(label, BLIND_COLOR)
+        pts = " ".join(f"{f.x(x):.1f},{f.y(y):.1f}" for x, y, _ in s)
+        parts.append(f'<polyline class="series curve" data-label="{escape(label)}" points="{pts}" stroke="{c}"/>')
+        for x, y, what in s:
+            parts.append(f'<circle cx="{f.x(x):.1f}" cy="{f.y(y):.1f}" r="4" fill="{c}">'
+                         f'<title>{escape(label)}: {y:.1f} {escape(what)}</title></circle>')
+    return _svg(parts, "Score against caption length budget")

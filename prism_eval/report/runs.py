@@ -24,7 +24,10 @@ from prism_eval.runner.results import (
     read_samples,
 )
 
-__all__ = ["ReportError", "Run", "find_run_dirs", "load_run", "load_runs", "group_runs", "parse_labels"]
+__all__ = ["ReportError", "Run", "find_run_dirs", "load_run", "load_runs", "group_runs", "parse_labels",
+           "JUDGE_SETTINGS", "judge_only"]
+
+JUDGE_SETTINGS = ("judge", "judge_identity")  # what may differ between boards shown side by side for agreement
 
 
 class ReportError(ValueError):
@@ -163,8 +166,8 @@ def load_runs(paths: list[Path], labels: Mapping[str, str] | None = None) -> lis
     """Find and load every run and give each a unique label.
 
     The label is a --label given for it, else the name the run was given (`run --name`), else the
-    short name of its captioner (`reference` for file:.../captions/reference.jsonl); a folder is
-    added where two would read the same.
+    short name of its captioner (`reference` for file:.../captions/reference.jsonl); the judge (when
+    each was scored by another judge) or else the folder is added where two would read the same.
     """
     runs = [load_run(d) for d in find_run_dirs(paths)]
     if not runs:
@@ -180,9 +183,14 @@ def load_runs(paths: list[Path], labels: Mapping[str, str] | None = None) -> lis
     counts: dict[str, int] = {}
     for base in bases:
         counts[base] = counts.get(base, 0) + 1
+    judges: dict[str, set[str]] = {}
+    for r, base in zip(runs, bases):
+        judges.setdefault(base, set()).add(r.settings.judge)
     taken: set[str] = set()
     for r, base in zip(runs, bases):
-        label = base if counts[base] == 1 else f"{base} [{r.path.name}]"
+        # The same captioner under several judges is told apart by its judge, otherwise by its folder.
+        tag = r.shown(r.settings.judge) if len(judges[base]) == counts[base] else r.path.name
+        label = base if counts[base] == 1 else f"{base} [{tag}]"
         k = 2
         while label in taken:
             label, k = f"{base} [{r.path.name} {k}]", k + 1
@@ -195,16 +203,24 @@ def _describe(value: Any) -> str:
     return "not recorded" if value is None else repr(value)
 
 
+def judge_only(a: RunSettings, b: RunSettings) -> bool:
+    """Whether two runs' settings differ, and only in the judge (so their rankings can be compared)."""
+    diff = a.differences(b)
+    return bool(diff) and all(name in JUDGE_SETTINGS for name, _, _ in diff)
+
+
 def group_runs(runs: list[Run], group: bool = False) -> list[list[Run]]:
     """Runs comparable with each other; mixing settings is refused unless `group` is set.
 
-    With `group`, runs go to one leaderboard per distinct setting (question sets included).
+    Runs that differ only in the judge go to one leaderboard per judge (the report then adds
+    the judges' agreement). With `group`, runs go to one leaderboard per distinct setting
+    (question sets included).
     """
     groups: list[list[Run]] = []
     for r in runs:
         home = next((g for g in groups if not r.settings.differences(g[0].settings)), None)
         if home is None:
-            if groups and not group:
+            if groups and not group and not all(judge_only(r.settings, g[0].settings) for g in groups):
                 first = groups[0][0]
                 diff = r.settings.differences(first.settings)
                 detail = "; ".join(f"{name} {_describe(b)} in {first.path} vs {_describe(a)} in {r.path}"

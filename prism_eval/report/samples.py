@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from prism_eval.report.board import length_unit
+from prism_eval.report.diagnostics import OUTCOMES
 from prism_eval.report.runs import Run
 from prism_eval.runner.results import SampleRecord
 
@@ -173,6 +174,7 @@ def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str,
                 "top": top, "pt": None if p_top is None else round(p_top, 4),
                 "s": round(s.score, 4), "ok": ok,
                 "st": s.status or "ok", "err": r.shown(s.error) if s.error else None,
+                "oc": s.outcome,
             }))
     rows.sort(key=lambda t: t[0])
     return {
@@ -184,6 +186,7 @@ def build_payload(groups: list[list[Run]], max_samples: int = 2000) -> dict[str,
         "images": images,
         "text": list(strings),
         "samples": [row for _, row in rows],
+        "outcomes": [k for k in OUTCOMES if any(row["oc"] == k for _, row in rows)],
         "shown": shown,
         "total": total,
         "thumb_px": size,

@@ -26,6 +26,7 @@ from prism_eval.engines.registry import parse_model_spec, redact_url_credentials
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.images import open_image
 from prism_eval.runner.aggregate import aggregate
+from prism_eval.runner.diagnostics import diagnose_benchmark
 from prism_eval.runner.fit import JudgeWindow, fit_captions, judge_window
 from prism_eval.runner.identity import identity_digest, model_identity
 from prism_eval.runner.options import BUILTIN_JUDGE, RunOptions
@@ -239,6 +240,8 @@ class Evaluator:
         result, records = aggregate(bench, samples, captions, sets, scored, redact_url_credentials(captioner.spec),
                                     out_dir, config, prompts or {})
         result.truncated = fitted.truncated
+        diagnose_benchmark(result, records, sets, judge=self.judge, protocol=self.protocol, config=config,
+                           lengths=self.options.length_curve, progress=self.progress, name=bench.name)
         return result, records
 
     def judge_window(self) -> JudgeWindow | None:

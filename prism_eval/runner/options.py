@@ -8,6 +8,7 @@ from typing import Any
 from prism_eval.core.protocols import ESTIMATORS, OPTION_NORMS, PROTOCOLS, SCORING_MODES, Protocol, get_protocol
 from prism_eval.core.records import Sampling
 from prism_eval.core.utility import UtilityConfig
+from prism_eval.runner.length_curve import parse_lengths
 
 BUILTIN_JUDGE = "builtin:smollm2-135m"  # the embedded judge: runs anywhere, offline
 COMPAT_MODES: tuple[str, ...] = ("caprl", "prism")
@@ -39,8 +40,14 @@ class RunOptions:
     trust_remote_code: bool = False
     data_parallel: int = 1  # engine replicas (one process per GPU group)
     store: str | None = None  # None: $PRISM_EVAL_CACHE/store.sqlite
+    # --length-curve: also score every caption cut to k judge tokens ("16,32,64" or ints; not a score setting)
+    length_curve: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        try:
+            self.length_curve = parse_lengths(self.length_curve)
+        except ValueError as exc:
+            raise OptionsError(str(exc)) from None
         self.check()
         if self.judge is None:
             self.judge = get_protocol(self.protocol).judge or BUILTIN_JUDGE
@@ -114,6 +121,8 @@ class RunOptions:
         """The options as recorded in results.json's `config` (the store's path is left out)."""
         out = asdict(self)
         out.pop("store", None)
+        if not out["length_curve"]:  # a diagnostic, not a score setting: runs without it record what they did
+            out.pop("length_curve")
         return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from prism_eval.core.diagnostics import VisionRequiredScore
 from prism_eval.core.resilience import redact_secrets
 from prism_eval.io.atomic import write_atomic
 from prism_eval.io.jsonl import iter_jsonl, jsonl_line
@@ -130,6 +131,13 @@ class BenchmarkResult:
     question_set: str | None = None
     shipped: bool = False  # a benchmark spec that ships with prism-eval (published reference rows may apply)
     truncated: int = 0  # captions cut from their end to fit the judge's context window
+    # Diagnostics (prism_eval.core.diagnostics; None or empty when not measured, e.g. in older files):
+    omission: float | None = None  # percent of multiple-choice asks answered "cannot answer"
+    hallucination: float | None = None  # percent answered with a wrong content option
+    outcomes: dict[str, float] | None = None  # right/omission/hallucination/unanswered percents, n questions
+    by_length: dict[str, float | None] = field(default_factory=dict)  # --length-curve: "16": score, ..., "full"
+    vision_required: VisionRequiredScore | None = None  # score over the questions the blind baseline missed
+    length_unit: str | None = None  # unit of mean_caption_tokens: "judge tokens" or "words" (None: words)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -160,7 +168,34 @@ class BenchmarkResult:
                    mean_caption_tokens=_number(raw.get("mean_caption_tokens"), "mean_caption_tokens", w),
                    kind=str(raw.get("kind") or ""), source=str(raw.get("source") or ""),
                    question_set=raw.get("question_set"), shipped=bool(raw.get("shipped", False)),
-                   truncated=int(raw.get("truncated") or 0))
+                   truncated=int(raw.get("truncated") or 0), **_diagnostics(raw, w))
+
+
+def _number_map(raw: Any, key: str, where: str) -> dict[str, float | None]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: {key!r} should be an object")
+    return {str(k): v if isinstance(v, int) and not isinstance(v, bool) else _number(v, f"{key}.{k}", where)
+            for k, v in raw.items()}
+
+
+def _diagnostics(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional diagnostic fields of a benchmark result, checked."""
+    vision = raw.get("vision_required")
+    if vision is not None:
+        if not isinstance(vision, dict) or not isinstance(vision.get("n"), int) or isinstance(vision["n"], bool):
+            raise RecordError(f"{where}: 'vision_required' should be {{\"score\": s, \"n\": k}}, "
+                              f"got {json.dumps(vision)[:60]}")
+        vision = VisionRequiredScore(_number(vision.get("score"), "vision_required.score", where), vision["n"])
+    outcomes = _number_map(raw.get("outcomes"), "outcomes", where) or None
+    unit = raw.get("length_unit")
+    if unit is not None and not isinstance(unit, str):
+        raise RecordError(f"{where}: 'length_unit' should be a string, got {json.dumps(unit)[:60]}")
+    return {"omission": _number(raw.get("omission"), "omission", where),
+            "hallucination": _number(raw.get("hallucination"), "hallucination", where),
+            "outcomes": outcomes, "by_length": _number_map(raw.get("by_length"), "by_length", where),
+            "vision_required": vision, "length_unit": unit}
 
 
 # ---------------------------------------------------------------- per answer
@@ -179,7 +214,7 @@ class SampleRecord:
     caption_index: int | None = None  # None: the caption itself failed
     caption: str | None = None
     caption_prompt: str | None = None
-    caption_tokens: int | None = None
+    caption_tokens: int | None = None  # in the judge's tokens where the judge has a tokenizer, else words
     draw: int = 0
     question: str = ""
     options: list[str] | None = None
@@ -190,6 +225,7 @@ class SampleRecord:
     correct: bool = False
     status: str = "ok"  # ok | unanswered | failed
     error: str | None = None
+    outcome: str | None = None  # right | omission | hallucination | unanswered (core.diagnostics); None: n/a
 
     REQUIRED = ("benchmark", "question_id", "caption_index", "score")
 

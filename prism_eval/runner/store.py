@@ -173,6 +173,30 @@ class CachingJudge:
                             lambda idx: self._judge.get().letter_logprobs([requests[i] for i in idx],
                                                                           [letters[i] for i in idx]))
 
+    def token_ends(self, texts: Sequence[str]) -> list[list[int]] | None:
+        """Where each text's judge tokens end (engines.tokens), from the store where possible.
+
+        None when the judge has no tokenizer that maps tokens to characters (then lengths count words).
+        Not a model call: the judge is loaded only if some text was never measured.
+        """
+        support_key = content_key("token_ends", self.identity, None)
+        keys = [content_key("token_ends", self.identity, t) for t in texts]
+        found = self._store.get_many([support_key, *keys])
+        if found.get(support_key) is False:
+            return None
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            engine = self._judge.get()
+            method = getattr(engine, "token_ends", None)
+            outputs = method([texts[i] for i in missing]) if method is not None else None
+            if outputs is None:
+                self._store.put_many("tokens", {support_key: False})
+                return None
+            fresh = {keys[i]: [int(e) for e in ends] for i, ends in zip(missing, outputs)}
+            self._store.put_many("tokens", fresh)
+            found.update(fresh)
+        return [list(found[k]) for k in keys]
+
     def option_logliks(self, requests, continuations):
         out = self._cached("option_logliks", requests, [list(x) for x in continuations],
                            lambda idx: [[list(p) for p in row] for row in self._judge.get().option_logliks(

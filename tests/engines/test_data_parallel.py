@@ -58,6 +58,8 @@ def test_judge_replicas_equal_one_engine(tiny_models):
                dp.generate(reqs, Sampling(temperature=0.9, max_new_tokens=6, seed=2)),
                dp.letter_logprobs(reqs, letters), dp.option_logliks(reqs, conts))
         assert dp.fingerprint() == single.fingerprint() and dp.spec == single.spec
+        texts = ["a red car", "two blue boats at dusk"]
+        assert dp.token_ends(texts) == single.token_ends(texts) and single.token_ends(texts)[1]
     assert got[0] == want[0] and got[1] == want[1]
     for g, w in zip(got[2], want[2]):
         assert g == pytest.approx(w, abs=1e-5)

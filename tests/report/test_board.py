@@ -93,10 +93,23 @@ def test_category_tables_have_n_and_a_ci_and_bold_only_a_clear_best(board):
             assert all(top.ci95[0] > c[cat].ci95[1] for other, c in t.cells.items() if other != label)
 
 
-def test_length_unit_says_words_when_token_counts_are_whitespace_words(board, tmp_path):
+def test_length_unit_is_the_one_the_runs_record(board, tmp_path):
     assert board.length.unit == "words"
-    other = build_board(load_runs(build_runs(tmp_path / "tok", captioners=(("hf:x/a", 1, 0.6, 20),))))
-    assert other.length.unit == "tokens"  # the fixture's counts are not word counts
+    dirs = build_runs(tmp_path / "tok", captioners=(("hf:x/a", 1, 0.6, 20), ("hf:x/b", 1, 0.5, 30)))
+    # Written before runs recorded a unit: the counts are read as words, whatever they hold.
+    assert build_board(load_runs(dirs)).length.unit == "words"
+    for d in dirs:
+        res = json.loads((d / "results.json").read_text())
+        for b in res["benchmarks"].values():
+            b["length_unit"] = "judge tokens"
+        (d / "results.json").write_text(json.dumps(res))
+    assert build_board(load_runs(dirs)).length.unit == "judge tokens"
+    # One run in words: every caption is measured in words, never two units on one axis.
+    res = json.loads((dirs[1] / "results.json").read_text())
+    for b in res["benchmarks"].values():
+        b["length_unit"] = "words"
+    (dirs[1] / "results.json").write_text(json.dumps(res))
+    assert build_board(load_runs(dirs)).length.unit == "words"
 
 
 def test_expected_estimator_samples_are_judged_by_the_top_choice(demo):

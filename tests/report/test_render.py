@@ -89,7 +89,8 @@ def test_unknown_suffix_needs_format(runs, tmp_path):
     assert write_report([runs], tmp_path / "r.txt", "md").read_text().startswith("# ")
 
 
-def test_mixing_judges_is_refused_with_one_line_and_grouped_on_request(runs, tmp_path):
+def test_mixing_judges_and_other_settings_is_refused_with_one_line_and_grouped_on_request(runs, tmp_path):
+    # Another judge and one caption per image instead of two: not only the judge differs, so no agreement boards.
     other = build_runs(tmp_path / "other", judge="openai:gpt-4o-mini@http://127.0.0.1:9/v1",
                        captioners=(("hf:x/y", 1, 0.5, 20), ("none", 1, 0.0, 0)))
     with pytest.raises(ReportError) as e:
@@ -188,7 +189,7 @@ def test_markdown_is_one_gfm_table_with_cis_n_and_length_and_best_in_bold(runs, 
     board = tables[0]
     header = [c for c, _ in board[0]]
     assert header == ["Captioner", "MMStar (n=90)", "ChartQA (n=35)", "Average", "Rank", "vs blind", "Avg rank",
-                      "Caption length (tokens)"]
+                      "Caption length (words)"]  # runs that record no length unit count words
     results = _results(runs)
     run_rows = [r for r in board[1:] if "(reported)" not in r[0][0]]
     ref_rows = [r for r in board[1:] if "(reported)" in r[0][0]]

@@ -26,6 +26,7 @@ function sampleBrowser(D) {
   var $ = function (id) { return document.getElementById(id); };
   var selBench = $("sb-bench"), selRun = $("sb-run"), selCmp = $("sb-compare");
   var chkWrong = $("sb-wrong"), chkDis = $("sb-disagree"), search = $("sb-search");
+  var selOutcome = $("sb-outcome");  /* absent when no run recorded outcomes */
   var summary = $("sb-summary");
 
   D.benchmarks.forEach(function (b, i) {
@@ -38,6 +39,10 @@ function sampleBrowser(D) {
   });
 
   function isWrong(s) { return !s.ok; }
+  /* The answers a side keeps under the wrong-only and outcome filters. */
+  function keep(arr, f) {
+    return arr.filter(function (s) { return (!f.wrong || isWrong(s)) && (!f.outcome || s.oc === f.outcome); });
+  }
   /* A question is right for a run when most of its answers (captions x draws) are. */
   function right(arr) {
     var k = 0;
@@ -60,7 +65,7 @@ function sampleBrowser(D) {
     return {
       bench: selBench.value === "" ? -1 : Number(selBench.value),
       run: run, cmp: cmp, compare: run >= 0 && cmp >= 0 && run !== cmp,
-      wrong: chkWrong.checked, disagree: chkDis.checked,
+      wrong: chkWrong.checked, disagree: chkDis.checked, outcome: selOutcome ? selOutcome.value : "",
       raw: search.value, q: search.value.trim().toLowerCase()
     };
   }
@@ -72,14 +77,14 @@ function sampleBrowser(D) {
     if (f.compare) {
       var A = Q.runs.get(f.run), B = Q.runs.get(f.cmp);
       if (!A || !B) { return null; }
-      if (f.wrong && !A.some(isWrong) && !B.some(isWrong)) { return null; }
+      if ((f.wrong || f.outcome) && !keep(A, f).length && !keep(B, f).length) { return null; }
       if (f.disagree && right(A) === right(B)) { return null; }
       return { Q: Q, sides: [[f.run, A], [f.cmp, B]] };
     }
     var sides = [];
     Q.runs.forEach(function (arr, r) {
       if (f.run >= 0 && r !== f.run) { return; }
-      var shown = f.wrong ? arr.filter(isWrong) : arr;
+      var shown = keep(arr, f);
       if (shown.length) { sides.push([r, shown]); }
     });
     return sides.length ? { Q: Q, sides: sides } : null;
@@ -127,7 +132,7 @@ function sampleBrowser(D) {
   }
   function lengthText(s) {
     var cap = T[s.cap].trim();
-    if (D.length_unit === "tokens" && s.tok !== null && s.tok !== undefined) { return s.tok + " tokens"; }
+    if (D.length_unit !== "words" && s.tok !== null && s.tok !== undefined) { return s.tok + " " + D.length_unit; }
     return cap ? cap.split(/\s+/).length + " words" : "empty";
   }
 
@@ -136,6 +141,13 @@ function sampleBrowser(D) {
     var box = el("div", "answer " + (s.ok ? "ok" : "bad"));
     box.dataset.correct = s.ok ? "true" : "false";
     box.appendChild(el("span", "verdict", s.ok ? "✓ right" : "✗ wrong"));
+    if (s.oc) {
+      var oc = el("span", "badge oc " + s.oc, s.oc);
+      oc.dataset.outcome = s.oc;
+      oc.title = "what the judge answered (its top choice)";
+      box.appendChild(oc);
+    }
+    box.dataset.outcome = s.oc || "";
     if (multi && s.ci >= 0) { box.appendChild(el("span", "kv", "caption " + (s.ci + 1))); }
     if (s.top !== null && s.top !== undefined && PROBABILISTIC[run.estimator]) {
       var t = kv("top choice", s.top);
@@ -325,7 +337,8 @@ function sampleBrowser(D) {
   function showSummary(f) {
     if (!f.compare) { summary.hidden = true; return; }
     var onlyA = 0, onlyB = 0, both = 0, neither = 0;
-    var scope = { bench: f.bench, q: f.q, run: f.run, cmp: f.cmp, compare: true, wrong: false, disagree: false };
+    var scope = { bench: f.bench, q: f.q, run: f.run, cmp: f.cmp, compare: true, wrong: false, disagree: false,
+                  outcome: "" };
     questions.forEach(function (Q) {
       var it = item(Q, scope);
       if (!it) { return; }
@@ -356,6 +369,7 @@ function sampleBrowser(D) {
     if (f.cmp >= 0) { p.set("cmp", D.runs[f.cmp].label); }
     if (f.wrong) { p.set("wrong", "1"); }
     if (f.disagree) { p.set("dis", "1"); }
+    if (f.outcome) { p.set("oc", f.outcome); }
     if (f.raw.trim()) { p.set("q", f.raw); }
     if (target) { p.set("qb", D.benchmarks[target.b]); p.set("qid", target.q); }
     else if (page > 0) { p.set("page", String(page + 1)); }
@@ -380,6 +394,7 @@ function sampleBrowser(D) {
     pick(selCmp, runIndex(p.get("cmp")));
     chkWrong.checked = p.get("wrong") === "1";
     chkDis.checked = p.get("dis") === "1";
+    if (selOutcome) { selOutcome.value = D.outcomes.indexOf(p.get("oc")) >= 0 ? p.get("oc") : ""; }
     search.value = p.get("q") || "";
     page = Math.max(0, (parseInt(p.get("page"), 10) || 1) - 1);
     return p.get("qid") === null ? { page: true } : { b: D.benchmarks.indexOf(p.get("qb")), q: p.get("qid") };
@@ -387,6 +402,7 @@ function sampleBrowser(D) {
   function clearFilters() {
     [selBench, selRun, selCmp].forEach(function (s) { s.value = ""; });
     chkWrong.checked = false; chkDis.checked = false; search.value = "";
+    if (selOutcome) { selOutcome.value = ""; }
   }
   function findCard(all, target) {
     for (var i = 0; i < all.length; i++) {
@@ -434,7 +450,7 @@ function sampleBrowser(D) {
 
   /* ---- CSV of every answer the filters keep (all pages) ---- */
   var CSV_HEADER = ["benchmark", "image", "question_id", "category", "captioner", "caption_index", "draw", "question",
-                    "options", "gold", "answer", "top_choice", "p_top", "score", "right", "status", "error",
+                    "options", "gold", "answer", "top_choice", "p_top", "score", "right", "outcome", "status", "error",
                     "caption", "judge_output"];
   function sampleRows(f) {
     var rows = [];
@@ -444,7 +460,7 @@ function sampleBrowser(D) {
           x[1].forEach(function (s) {
             rows.push([D.benchmarks[s.b], s.ik, s.q, s.cat, D.runs[s.r].label, s.ci < 0 ? "" : s.ci + 1, s.d + 1,
                        T[s.qs], s.o ? s.o.map(function (o) { return T[o]; }).join(" | ") : "", s.g, s.x, s.top,
-                       s.pt, s.s, s.ok ? "yes" : "no", s.st, s.err, T[s.cap], T[s.raw]]);
+                       s.pt, s.s, s.ok ? "yes" : "no", s.oc, s.st, s.err, T[s.cap], T[s.raw]]);
           });
         });
       });
@@ -454,7 +470,9 @@ function sampleBrowser(D) {
   $("sb-csv").addEventListener("click", function () { download("samples.csv", csvText(CSV_HEADER, sampleRows(selected()))); });
 
   function changed() { page = 0; render(null); writeHash(); }
-  [selBench, selRun, selCmp, chkWrong, chkDis].forEach(function (x) { x.addEventListener("change", changed); });
+  [selBench, selRun, selCmp, chkWrong, chkDis, selOutcome].forEach(function (x) {
+    if (x) { x.addEventListener("change", changed); }
+  });
   search.addEventListener("input", changed);
   function turn(delta) {
     page += delta;
