@@ -170,6 +170,8 @@ def _run_all(specs: list[str], loaded: list, options: RunOptions, out: Path, nam
 def print_leaderboard(runs: Sequence[CaptionerRun], title: str | None = None) -> None:
     from rich.table import Table
 
+    from prism_eval.runner.naming import display_names
+
     if not runs:
         return
     first = runs[0].record
@@ -177,12 +179,13 @@ def print_leaderboard(runs: Sequence[CaptionerRun], title: str | None = None) ->
     s = first.settings
     table = Table(title=title or f"judge {shown(s.judge)} · protocol {s.protocol} · "
                                  f"scoring {s.scoring} · estimator {s.estimator}")
+    names = display_names([r.spec for r in runs])  # as the report names them: what tells the specs apart
     table.add_column("captioner")
     for b in benches:
         table.add_column(shown(b), justify="right")
     table.add_column("average", justify="right")
     for r in sorted(runs, key=lambda r: -(r.record.average if r.record.average is not None else -1)):
-        row = [shown(r.spec)]
+        row = [shown(r.record.name or names[r.spec])]
         for b in benches:
             res = r.record.benchmarks[b]
             cell = "—" if res.score is None else f"{res.score:.1f}"
