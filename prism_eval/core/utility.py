@@ -99,6 +99,22 @@ class CaptionScore:
         return sum(scored) / len(scored) if scored else None
 
 
+def question_scores(row: Sequence[CaptionScore], question_id: str) -> tuple[list[float], bool]:
+    """One question over a sample's captions: each caption's mean over its asks, and whether any ask failed.
+
+    The one rule every benchmark score uses (the run's, the length curve's): a question scores the mean of
+    these per-caption values, and a question with a failed ask is left out whole, never counted as wrong.
+    """
+    per_caption, failed = [], False
+    for c in row:
+        answers = [a for a in c.answers if a.question_id == question_id]
+        ok = [a.score for a in answers if a.status != "failed"]
+        failed = failed or len(ok) < len(answers)
+        if ok:
+            per_caption.append(sum(ok) / len(ok))
+    return per_caption, failed
+
+
 @dataclass
 class _Ask:
     set_index: int

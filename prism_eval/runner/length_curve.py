@@ -15,7 +15,14 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from prism_eval.core.protocols import Protocol
-from prism_eval.core.utility import CaptionScore, CaptionSet, UtilityConfig, plan_questions, score_caption_sets
+from prism_eval.core.utility import (
+    CaptionScore,
+    CaptionSet,
+    UtilityConfig,
+    plan_questions,
+    question_scores,
+    score_caption_sets,
+)
 from prism_eval.engines.tokens import truncate
 
 __all__ = ["parse_lengths", "truncated_sets", "benchmark_score", "length_curve"]
@@ -55,13 +62,7 @@ def benchmark_score(sets: Sequence[CaptionSet], rows: Sequence[Sequence[CaptionS
     per_question = []
     for cs, row in zip(sets, rows):
         for q in cs.sample.questions:
-            per_caption, failed = [], False
-            for c in row:
-                answers = [a for a in c.answers if a.question_id == q.id]
-                ok = [a.score for a in answers if a.status != "failed"]
-                failed = failed or len(ok) < len(answers)
-                if ok:
-                    per_caption.append(sum(ok) / len(ok))
+            per_caption, failed = question_scores(row, q.id)
             if per_caption and not failed:
                 per_question.append(sum(per_caption) / len(per_caption))
     return 100 * sum(per_question) / len(per_question) if per_question else None
