@@ -99,7 +99,7 @@ class CaptionScore:
         return sum(scored) / len(scored) if scored else None
 
 
-def question_scores(row: Sequence[CaptionScore], question_id: str) -> tuple[list[float], bool]:
+def per_caption_means(row: Sequence[CaptionScore], question_id: str) -> tuple[list[float], bool]:
     """One question over a sample's captions: each caption's mean over its asks, and whether any ask failed.
 
     The one rule every benchmark score uses (the run's, the length curve's): a question scores the mean of

@@ -14,7 +14,7 @@ from prism_eval.benchmarks.types import Benchmark
 from prism_eval.core import stats
 from prism_eval.core.options import CANNOT_ANSWER
 from prism_eval.core.records import Answer, Caption, Question, Sample
-from prism_eval.core.utility import CaptionScore, CaptionSet, UtilityConfig, question_scores
+from prism_eval.core.utility import CaptionScore, CaptionSet, UtilityConfig, per_caption_means
 from prism_eval.io.images import ImageError, thumbnail_jpeg
 from prism_eval.runner.results import BenchmarkResult, SampleRecord
 from prism_eval.runner.store import content_key
@@ -47,7 +47,7 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
             continue
         caption_words.extend(len(c.caption.split()) for c in row)
         for q in s.questions:
-            per_caption, partly_failed = question_scores(row, q.id)
+            per_caption, partly_failed = per_caption_means(row, q.id)
             for c in row:
                 answers = [a for a in c.answers if a.question_id == q.id]
                 unanswered += sum(a.status == "unanswered" for a in answers)

@@ -19,8 +19,8 @@ from prism_eval.core.utility import (
     CaptionScore,
     CaptionSet,
     UtilityConfig,
+    per_caption_means,
     plan_questions,
-    question_scores,
     score_caption_sets,
 )
 from prism_eval.engines.tokens import truncate
@@ -62,7 +62,7 @@ def benchmark_score(sets: Sequence[CaptionSet], rows: Sequence[Sequence[CaptionS
     per_question = []
     for cs, row in zip(sets, rows):
         for q in cs.sample.questions:
-            per_caption, failed = question_scores(row, q.id)
+            per_caption, failed = per_caption_means(row, q.id)
             if per_caption and not failed:
                 per_question.append(sum(per_caption) / len(per_caption))
     return 100 * sum(per_question) / len(per_question) if per_question else None
