@@ -94,7 +94,7 @@ def test_default_expected_reward_matches_caprls_sampled_reward_in_expectation(tm
     bench = load_jsonl_benchmark(demo.benchmark)
     captions = {json.loads(x)["image"]: json.loads(x)["caption"]
                 for x in demo.captions["reference"].read_text().splitlines()}
-    samples = list(bench.samples)[:6]
+    samples = list(bench.samples)[:4]  # CapRL's side generates 10 tokens per ask: the suite's slowest test
     groups = [[captions[s.images[0].key]] * 4 for s in samples]
     base = dict(judge="builtin:smollm2-135m", questions_per_caption=None, seed=5)
     sampled = CaptionUtilityReward(RewardConfig(**base, compat="caprl"), judge=builtin_judge)
@@ -102,8 +102,8 @@ def test_default_expected_reward_matches_caprls_sampled_reward_in_expectation(tm
                                                  label_quirk=True), judge=builtin_judge)
     draws = [a.score for row in sampled.score(samples, groups) for cs in row for a in cs.answers]
     means = [a.score for row in expected.score(samples, groups) for cs in row for a in cs.answers]
-    # every question asked once per caption on both sides (120 asks: 6 images, 5 questions each, 4 captions)
-    assert len(draws) == len(means) == 4 * sum(len(s.questions) for s in samples) >= 100
+    # every question asked once per caption on both sides (4 images, 4 captions each)
+    assert len(draws) == len(means) == 4 * sum(len(s.questions) for s in samples) >= 60
     mean_sampled, mean_expected = sum(draws) / len(draws), sum(means) / len(means)
     se = math.sqrt(mean_sampled * (1 - mean_sampled) / len(draws))
     print(f"\n{len(draws)} asks: CapRL's sampled reward {mean_sampled:.4f}, expected {mean_expected:.4f}, SE {se:.4f}")
