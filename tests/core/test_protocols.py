@@ -6,7 +6,7 @@ from prism_eval.core.options import show_options
 from prism_eval.core.protocols import CAPRL_JUDGE_TEMPLATE, get_protocol
 from prism_eval.core.records import Question
 
-# sha256 of the published user-turn template (research/papers.md, A.1), placeholders included.
+# sha256 of the published user-turn template (the CapRL paper, appendix A.1), placeholders included.
 PUBLISHED_SHA256 = "f8121e2e9499d4a796dbd847d80213c17c1aaf3ccad457cf52174e815f152fa0"
 
 
