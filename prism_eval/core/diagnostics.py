@@ -53,8 +53,9 @@ class Outcome:
     label: str = "right"  # what the judge answered: right | omission | hallucination | unanswered
 
 
-def _probabilities(raw: str) -> dict[str, float] | None:
-    """The label -> probability map log-prob scoring records as `raw`; None for generated text."""
+def option_probabilities(raw: str | None) -> dict[str, float] | None:
+    """The label -> probability map that log-prob scoring records as an answer's `raw`; None for generated
+    text or anything that is not a map of finite numbers (the report reads the judge's top choice from it too)."""
     if not raw or not raw.startswith("{"):
         return None
     try:
@@ -63,10 +64,9 @@ def _probabilities(raw: str) -> dict[str, float] | None:
         return None
     if not isinstance(value, dict) or not value:
         return None
-    try:
-        return {str(k): float(v) for k, v in value.items()}
-    except (TypeError, ValueError):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()):
         return None
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def ask_outcome(*, n_content: int, cannot_answer: bool, status: str, score: float, extracted: str | None,
@@ -91,7 +91,7 @@ def ask_outcome(*, n_content: int, cannot_answer: bool, status: str, score: floa
 
     label = kind(extracted)
     right = min(max(float(score), 0.0), 1.0)
-    probs = _probabilities(raw)
+    probs = option_probabilities(raw)
     if estimator == "expected" and probs is not None:
         omission = sum(p for k, p in probs.items() if k not in content)
         wrong = sum(p for k, p in probs.items() if k in content and k != gold)

@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from prism_eval.core.diagnostics import option_probabilities
 from prism_eval.report.board import length_unit
 from prism_eval.report.diagnostics import OUTCOMES
 from prism_eval.report.runs import Run
@@ -67,18 +68,11 @@ def _thumb_path(run_dir: Path, thumb: Any) -> Path | None:
 
 def top_choice(raw: str | None) -> tuple[str, float] | None:
     """The judge's most probable option and its probability, from a log-prob answer's `raw` JSON; None otherwise."""
-    if not raw or not raw.startswith("{"):
-        return None
-    try:
-        probs = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(probs, dict) or not probs:
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in probs.values()):
+    probs = option_probabilities(raw)
+    if probs is None:
         return None
     label = max(probs, key=lambda k: probs[k])
-    return str(label), float(probs[label])
+    return label, probs[label]
 
 
 def verdict(s: SampleRecord, estimator: str) -> tuple[bool, str | None, float | None]:
