@@ -35,7 +35,6 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
     q_scores, q_best, q_clusters, q_cats = [], [], [], []
     failed = unanswered = 0
     records: list[SampleRecord] = []
-    caption_words: list[int] = []
     for s in samples:
         thumb = _thumbnail(s, out_dir / "thumbs")
         row = by_sample.get(s.id)
@@ -45,7 +44,6 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
                 failed += 1
                 records.append(_record(bench, captioner, s, q, thumb, None, None, status="failed", error=error))
             continue
-        caption_words.extend(len(c.caption.split()) for c in row)
         for q in s.questions:
             per_caption, partly_failed = per_caption_means(row, q.id)
             for c in row:
@@ -68,7 +66,7 @@ def aggregate(bench: Benchmark, samples: Sequence[Sample], captions: dict[str, C
         categories={k: 100 * v for k, v in stats.by_category(q_scores, q_cats).items()},
         unanswered=unanswered, failed=failed,
         num_captions=max((len(cs.captions) for cs in sets), default=0),
-        mean_caption_tokens=stats.mean(caption_words), kind=bench.kind, source=bench.source,
+        kind=bench.kind, source=bench.source,
         question_set=question_set_identity(bench), shipped=bench.shipped)
     return result, records
 
@@ -104,7 +102,7 @@ def _record(bench: Benchmark, captioner: str, s: Sample, q: Question, thumb: str
         captioner=captioner, benchmark=bench.name, sample_id=s.id, question_id=q.id, category=q.category,
         image=s.image_key, thumb=thumb, caption_index=c.caption_index if c else None,
         caption=c.caption if c else None, caption_prompt=caption_prompt,
-        caption_tokens=len(c.caption.split()) if c else None, draw=a.draw if a else 0, question=q.text,
+        draw=a.draw if a else 0, question=q.text,
         options=_shown_options(q, a), gold=a.gold if a else q.answer, raw=a.raw if a else "",
         extracted=a.extracted if a else None, score=a.score if a else 0.0, correct=a.correct if a else False,
         status=status or (a.status if a else "failed"), error=error or (a.error if a else None))
