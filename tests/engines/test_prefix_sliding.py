@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from prism_eval.engines.prefix import PrefixConfig, PrefixScorer
+from tests.engines.test_hf_prefix import _max_diff, _reference  # each sequence alone, the model's own attention
 
 WINDOW = 24
 TOL = 1e-4
@@ -24,20 +25,6 @@ def gemma_like():
                            layer_types=["sliding_attention", "full_attention"], max_position_embeddings=256,
                            pad_token_id=0, bos_token_id=2, eos_token_id=1)
     return Gemma3ForCausalLM(cfg).eval()
-
-
-def _reference(model, seqs, reads):
-    """Each sequence alone through the model's own attention (which applies the window)."""
-    out = []
-    for seq, rs in zip(seqs, reads):
-        with torch.inference_mode():
-            logp = model(input_ids=torch.tensor([seq])).logits[0].float().log_softmax(-1)
-        out.append([[logp[p, c].item() for c in cands] for p, cands in rs])
-    return out
-
-
-def _max_diff(a, b):
-    return max(abs(x - y) for ra, rb in zip(a, b) for sa, sb in zip(ra, rb) for x, y in zip(sa, sb))
 
 
 def _prompts(lengths: list[tuple[int, int]], seed: int):
